@@ -1,0 +1,182 @@
+"""Images on the wire: a header, then raw bytes in chunks; the same code for both directions.
+
+Depends on numpy and ``schema`` only (the GIMP plug-in carries a copy). Pixels are row-major,
+channels interleaved, little-endian: exactly a C-contiguous numpy array's memory, so sending is a
+slice of that memory and receiving fills one preallocated buffer (no concatenation of chunks).
+"""
+
+import numpy as np
+
+from . import schema
+
+CHUNK_BYTES = 2 << 20  # below gRPC's default 4 MiB message limit, so any client can read us
+DTYPES = {schema.U8: np.dtype("<u1"), schema.U16: np.dtype("<u2"), schema.F32: np.dtype("<f4")}
+SAMPLE_TYPES = {np.dtype(np.uint8): schema.U8, np.dtype(np.uint16): schema.U16, np.dtype(np.float32): schema.F32}
+SAMPLE_NAMES = {schema.U8: "u8", schema.U16: "u16", schema.F32: "f32"}
+DEFAULT_MAX_PIXELS = 120_000_000  # 120 MP: a 24 MP layer with room to spare; 100000x100000 is refused
+
+
+class WireError(Exception):
+    """A request the daemon refuses; ``code`` is a gRPC status name, the message a sentence for a person."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def header_for(array, transfer=None, role=""):
+    """The ImageHeader describing a (H, W) or (H, W, C) array of uint8, uint16 or float32."""
+    array = np.asarray(array)
+    if array.dtype not in SAMPLE_TYPES:
+        raise WireError("INVALID_ARGUMENT", "pixels must be uint8, uint16 or float32, not %s" % array.dtype)
+    height, width = array.shape[:2]
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return schema.ImageHeader(width=width, height=height, channels=channels,
+                              sample_type=SAMPLE_TYPES[array.dtype],
+                              transfer=transfer or schema.PERCEPTUAL, role=role)
+
+
+def mask_header_for(mask):
+    mask = np.asarray(mask)
+    if mask.dtype not in SAMPLE_TYPES:
+        raise WireError("INVALID_ARGUMENT", "a mask must be uint8, uint16 or float32, not %s" % mask.dtype)
+    return schema.MaskHeader(channels=1 if mask.ndim == 2 else mask.shape[2], sample_type=SAMPLE_TYPES[mask.dtype])
+
+
+def chunks(array, chunk_bytes=CHUNK_BYTES):
+    """Yield the array's bytes in chunks, without copying the whole array first."""
+    array = np.asarray(array)
+    if array.dtype.byteorder == ">" or not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    view = memoryview(array.reshape(-1).view(np.uint8))
+    for start in range(0, len(view), chunk_bytes):
+        yield bytes(view[start:start + chunk_bytes])
+
+
+def _byte_count(width, height, channels, sample_type):
+    return int(width) * int(height) * int(channels) * DTYPES[sample_type].itemsize
+
+
+def check_image_header(header, max_pixels=DEFAULT_MAX_PIXELS, what="image"):
+    """Refuse a header that cannot describe a real layer, with a sentence that says why."""
+    if header.width == 0 or header.height == 0:
+        raise WireError("INVALID_ARGUMENT", "the %s is empty (%d x %d pixels)" % (what, header.width, header.height))
+    if header.width * header.height > max_pixels:
+        raise WireError("RESOURCE_EXHAUSTED", "the %s has %d x %d = %.0f megapixels; this daemon accepts at most %.0f"
+                        % (what, header.width, header.height, header.width * header.height / 1e6, max_pixels / 1e6))
+    if not 1 <= header.channels <= 4:
+        raise WireError("INVALID_ARGUMENT", "the %s has %d channels; 1 to 4 are supported (gray, gray+alpha, RGB, RGBA)"
+                        % (what, header.channels))
+    if header.sample_type not in DTYPES:
+        raise WireError("INVALID_ARGUMENT", "the %s has no sample type; use u8, u16 or f32" % what)
+
+
+class Receiver:
+    """Fills one image (and its optional mask) from a stream of byte chunks.
+
+    ``feed`` raises WireError as soon as more bytes arrive than the header announced; ``finish``
+    raises if fewer did (a truncated stream). Float pixels must be finite.
+    """
+
+    def __init__(self, header, mask_header=None, max_pixels=DEFAULT_MAX_PIXELS):
+        check_image_header(header, max_pixels)
+        self.header = header
+        self.mask_header = mask_header if (mask_header is not None and mask_header.channels) else None
+        if self.mask_header is not None:
+            if not 1 <= self.mask_header.channels <= 64 or self.mask_header.sample_type not in DTYPES:
+                raise WireError("INVALID_ARGUMENT", "the mask header is malformed (channels %d, sample type %d)"
+                                % (self.mask_header.channels, self.mask_header.sample_type))
+        self.image_bytes = _byte_count(header.width, header.height, header.channels, header.sample_type)
+        self.mask_bytes = 0 if self.mask_header is None else _byte_count(
+            header.width, header.height, self.mask_header.channels, self.mask_header.sample_type)
+        self.buffer = bytearray(self.image_bytes + self.mask_bytes)
+        self.filled = 0
+
+    @property
+    def expected(self):
+        return len(self.buffer)
+
+    def feed(self, data):
+        end = self.filled + len(data)
+        if end > len(self.buffer):
+            raise WireError("INVALID_ARGUMENT", "more pixel bytes arrived (%d) than the header announced (%d): "
+                            "check width, height, channels and sample type" % (end, len(self.buffer)))
+        self.buffer[self.filled:end] = data
+        self.filled = end
+
+    def finish(self):
+        """Return (image, mask-or-None) as arrays shaped (H, W, C)."""
+        if self.filled != len(self.buffer):
+            raise WireError("INVALID_ARGUMENT", "the stream ended after %d of %d pixel bytes: the upload was truncated"
+                            % (self.filled, len(self.buffer)))
+        h, w = self.header.height, self.header.width
+        image = np.frombuffer(self.buffer, DTYPES[self.header.sample_type], h * w * self.header.channels)
+        image = image.reshape(h, w, self.header.channels)
+        _check_finite(image, "image")
+        mask = None
+        if self.mask_header is not None:
+            mask = np.frombuffer(self.buffer, DTYPES[self.mask_header.sample_type], h * w * self.mask_header.channels,
+                                 offset=self.image_bytes).reshape(h, w, self.mask_header.channels)
+            _check_finite(mask, "mask")
+        return image, mask
+
+
+def _check_finite(array, what):
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise WireError("INVALID_ARGUMENT", "the %s contains NaN or infinite values" % what)
+
+
+def image_events(array, transfer=None, role="result"):
+    """The Reply events that carry one image: its header, then its chunks."""
+    yield schema.Reply(image=header_for(array, transfer, role))
+    for chunk in chunks(array):
+        yield schema.Reply(chunk=chunk)
+
+
+def request_messages(request_class, setup, image, mask=None):
+    """The client side of an upload: the setup first, then image bytes, then mask bytes."""
+    yield request_class(setup=setup)
+    for chunk in chunks(image):
+        yield request_class(chunk=chunk)
+    if mask is not None:
+        for chunk in chunks(mask):
+            yield request_class(chunk=chunk)
+
+
+class ReplyReader:
+    """Collects a reply stream: images by role, the summary, and progress through a callback."""
+
+    def __init__(self, on_progress=None):
+        self.images = {}
+        self.summary = None
+        self.on_progress = on_progress
+        self._receiver = None
+        self._role = None
+
+    def _close_image(self):
+        if self._receiver is not None:
+            image, _ = self._receiver.finish()
+            self.images[self._role] = image.copy() if not image.flags.writeable else image
+            self._receiver = None
+
+    def read(self, replies):
+        for reply in replies:
+            kind = reply.WhichOneof("event")
+            if kind == "progress":
+                if self.on_progress:
+                    self.on_progress(reply.progress.fraction, reply.progress.stage)
+            elif kind == "image":
+                self._close_image()
+                self._role = reply.image.role or "result"
+                self._receiver = Receiver(reply.image, max_pixels=1 << 62)
+            elif kind == "chunk":
+                if self._receiver is None:
+                    raise WireError("DATA_LOSS", "the daemon sent pixel bytes before an image header")
+                self._receiver.feed(reply.chunk)
+            elif kind == "summary":
+                self._close_image()
+                self.summary = reply.summary
+        self._close_image()
+        if self.summary is None:
+            raise WireError("DATA_LOSS", "the daemon's reply ended without a summary: the connection was cut")
+        return self
