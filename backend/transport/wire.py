@@ -40,7 +40,8 @@ def mask_header_for(mask):
     mask = np.asarray(mask)
     if mask.dtype not in SAMPLE_TYPES:
         raise WireError("INVALID_ARGUMENT", "a mask must be uint8, uint16 or float32, not %s" % mask.dtype)
-    return schema.MaskHeader(channels=1 if mask.ndim == 2 else mask.shape[2], sample_type=SAMPLE_TYPES[mask.dtype])
+    return schema.MaskHeader(channels=1 if mask.ndim == 2 else mask.shape[2], sample_type=SAMPLE_TYPES[mask.dtype],
+                             width=mask.shape[1], height=mask.shape[0])
 
 
 def chunks(array, chunk_bytes=CHUNK_BYTES):
@@ -86,6 +87,10 @@ class Receiver:
             if not 1 <= self.mask_header.channels <= 64 or self.mask_header.sample_type not in DTYPES:
                 raise WireError("INVALID_ARGUMENT", "the mask header is malformed (channels %d, sample type %d)"
                                 % (self.mask_header.channels, self.mask_header.sample_type))
+            size = (self.mask_header.width or header.width, self.mask_header.height or header.height)
+            if size != (header.width, header.height):
+                raise WireError("INVALID_ARGUMENT", "the mask is %d x %d pixels but the image is %d x %d: a mask must "
+                                "cover the image exactly" % (size + (header.width, header.height)))
         self.image_bytes = _byte_count(header.width, header.height, header.channels, header.sample_type)
         self.mask_bytes = 0 if self.mask_header is None else _byte_count(
             header.width, header.height, self.mask_header.channels, self.mask_header.sample_type)

@@ -1,0 +1,275 @@
+"""``semantic-enhance``: the daemon, the command-line clients, and the training/data entry points.
+
+Client commands talk to a running daemon (``--addr``/``SEMANTIC_ENHANCE_ADDR``, token from
+``--token-file``/``SEMANTIC_ENHANCE_TOKEN_FILE``/the user config), or to a private in-process one with
+``--embedded``. Errors print as one sentence and a non-zero exit code, never a traceback.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from .transport import auth
+
+
+def _add_client_flags(parser):
+    parser.add_argument("--addr", help="daemon address, host:port or unix:PATH (default: $SEMANTIC_ENHANCE_ADDR "
+                                       "or 127.0.0.1:%d)" % auth.DEFAULT_PORT)
+    parser.add_argument("--token-file", help="token file (default: $SEMANTIC_ENHANCE_TOKEN_FILE or %s)"
+                        % auth.default_token_file())
+    parser.add_argument("--embedded", action="store_true",
+                        help="start a private daemon in this process instead of talking to a running one")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _connect(args):
+    from . import client
+
+    if args.embedded:
+        daemon, connection = client.embedded()
+        args._daemon = daemon
+        return connection
+    return client.Client(args.addr, token_file=args.token_file)
+
+
+def _progress(args):
+    if args.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(fraction, stage):
+        sys.stderr.write("\r%-12s %3.0f%%" % (stage, 100 * fraction))
+        sys.stderr.flush()
+    return show
+
+
+def _read(path):
+    from .imaging.files import read_image
+
+    return read_image(path)
+
+
+def _write(path, pixels):
+    from .imaging.files import write_image
+
+    write_image(path, pixels)
+    print("wrote %s (%dx%d, %s)" % (path, pixels.shape[1], pixels.shape[0], pixels.dtype))
+
+
+def _read_mask(path, like):
+    mask = _read(path)
+    if mask.shape[2] in (3, 4):  # a painted RGB(A) mask: use its first channel
+        mask = mask[:, :, :1]
+    return mask
+
+
+def _write_maps(directory, result):
+    for role, pixels in sorted(result.images.items()):
+        if role != "result":
+            _write(os.path.join(directory, role.replace("/", "-").replace(" ", "_") + ".png"), pixels)
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+def cmd_serve(args):
+    from .transport.server import Daemon, pick_device
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    token = auth.ensure_token(args.token_file)
+    device = pick_device(args.device)
+    daemon = Daemon(host=args.host, port=args.port, unix=args.unix, token=token, device=device,
+                    max_pixels=args.max_pixels, allow_remote=args.allow_remote).start()
+    print("semantic-enhance daemon listening on %s (device %s, token in %s)"
+          % (daemon.address, device, args.token_file or auth.default_token_file()), flush=True)
+    daemon.serve_forever()
+
+
+def cmd_models(args):
+    reply = _connect(args).models()
+    print("daemon %s on %s (max %.0f MP per image)" % (reply.server_version, reply.device, reply.max_pixels / 1e6))
+    for model in reply.models:
+        state = "installed" if model.installed else "not installed"
+        print("  %-12s v%-3s %-13s %s" % (model.id, model.version, state, model.summary))
+        if model.styles:
+            print("  %12s styles: %s" % ("", ", ".join(model.styles)))
+        for option in model.options:
+            print("  %12s option %s (default %s): %s" % ("", option.name, option.default_value, option.description))
+
+
+def cmd_adjust(args):
+    image = _read(args.input)
+    mask = _read_mask(args.mask, image) if args.mask else None
+    result = _connect(args).adjust(image, style=args.style, model=args.model or "", mask=mask,
+                                   mask_role=args.mask_role, return_maps=bool(args.maps_out),
+                                   selected_preset=args.selected_preset, unselected_preset=args.unselected_preset,
+                                   on_progress=_progress(args))
+    _write(args.output, result.image)
+    if args.maps_out:
+        _write_maps(args.maps_out, result)
+
+
+def cmd_enhance(args):
+    image = _read(args.input)
+    result = _connect(args).enhance(image, method=args.method, on_progress=_progress(args))
+    _write(args.output, result.image)
+
+
+def cmd_progressive(args):
+    image = _read(args.input)
+    result = _connect(args).progressive(image, steps=args.steps, return_step_images=bool(args.steps_out),
+                                        on_progress=_progress(args))
+    _write(args.output, result.image)
+    if args.steps_out:
+        _write_maps(args.steps_out, result)
+    stack = result.summary_dict().get("filter_stack", {"filters": []})
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(stack, handle, indent=2)
+        print("wrote %s" % args.json)
+    else:
+        print(json.dumps(stack, indent=2))
+
+
+def cmd_crop(args):
+    image = _read(args.input)
+    result = _connect(args).crop(image, count=args.count, aspect_ratio=args.aspect_ratio, on_progress=_progress(args))
+    height, width = image.shape[:2]
+    boxes = [dict(x=round(c.x * width), y=round(c.y * height), width=round(c.width * width),
+                  height=round(c.height * height), score=round(c.score, 4)) for c in result.summary.crops]
+    text = json.dumps({"image": {"width": width, "height": height}, "crops": boxes}, indent=2)
+    if args.json:
+        with open(args.json, "w") as handle:
+            handle.write(text)
+    print(text)
+    if args.out and boxes:
+        best = boxes[0]
+        _write(args.out, image[best["y"]:best["y"] + best["height"], best["x"]:best["x"] + best["width"]])
+
+
+def cmd_filters(args):
+    image = _read(args.input)
+    try:
+        with open(args.stack) as handle:
+            stack = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise SystemExit("cannot read the filter stack %s: %s" % (args.stack, error))
+    mask = _read_mask(args.mask, image) if args.mask else None
+    result = _connect(args).filters(image, stack, mask=mask, on_progress=_progress(args))
+    _write(args.output, result.image)
+
+
+def cmd_score(args):
+    result = _connect(args).score(_read(args.input), on_progress=_progress(args))
+    for score in result.summary.scores:
+        print("%s: %.3f" % (score.name, score.value))
+
+
+def cmd_install_gimp_plugin(args):
+    try:
+        from plugin_gimp.install import install
+    except ImportError:
+        raise SystemExit("the GIMP plug-in files are not part of this installation")
+    print("installed the GIMP plug-in into %s; restart GIMP to see Filters > Semantic Enhance" % install(args.dest))
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="semantic-enhance", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the daemon")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=auth.DEFAULT_PORT)
+    p.add_argument("--unix", help="listen on a Unix socket (mode 0600) instead of TCP")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--token-file", help="token file (created, mode 0600, if missing; default %s)"
+                   % auth.default_token_file())
+    p.add_argument("--max-pixels", type=int, default=120_000_000, help="largest image accepted, in pixels")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (the token still applies)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("models", help="what the running daemon hosts")
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("adjust", help="learned semantic style (sa-adjust, fcn-stylize)")
+    p.add_argument("input"); p.add_argument("output")
+    p.add_argument("--style", required=True)
+    p.add_argument("--model", choices=("sa-adjust", "fcn-stylize"))
+    p.add_argument("--mask", help="selection image: where to apply (or, with --mask-role adjustment-map, the map)")
+    p.add_argument("--mask-role", choices=("blend", "adjustment-map"), default="blend")
+    p.add_argument("--selected-preset", type=int, default=0)
+    p.add_argument("--unselected-preset", type=int, default=0)
+    p.add_argument("--maps-out", help="also write the K semantic adjustment maps into this folder")
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_adjust)
+
+    p = sub.add_parser("enhance", help="aesthetic enhancement (EnhanceGAN)")
+    p.add_argument("input"); p.add_argument("output")
+    p.add_argument("--method", choices=("piecewise", "deep-filter"), default="piecewise")
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_enhance)
+
+    p = sub.add_parser("progressive", help="interpretable filter stack under an aesthetic critic (PIEA)")
+    p.add_argument("input"); p.add_argument("output")
+    p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--steps-out", help="write the image after each step into this folder")
+    p.add_argument("--json", help="write the filter stack here (replay it with `semantic-enhance filters`)")
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_progressive)
+
+    p = sub.add_parser("crop", help="aesthetic crop boxes, best first")
+    p.add_argument("input")
+    p.add_argument("--json"); p.add_argument("--out", help="write the best crop here")
+    p.add_argument("--count", type=int, default=5)
+    p.add_argument("--aspect-ratio", type=float, default=0.0)
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_crop)
+
+    p = sub.add_parser("filters", help="apply an explicit filter stack (JSON)")
+    p.add_argument("input"); p.add_argument("output")
+    p.add_argument("--stack", required=True)
+    p.add_argument("--mask")
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_filters)
+
+    p = sub.add_parser("score", help="aesthetic scores")
+    p.add_argument("input")
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in for this user")
+    p.add_argument("--dest", help="plug-ins folder (default: found from the usual GIMP 3 locations)")
+    p.set_defaults(func=cmd_install_gimp_plugin)
+
+    for module in ("training.data.cli", "training.cli"):  # data, train and eval live with the training code
+        try:
+            __import__(module, fromlist=["add_parser"]).add_parser(sub)
+        except ModuleNotFoundError as error:  # that part is not installed yet; a broken one still fails loudly
+            if not module.startswith(error.name or "?"):
+                raise
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from .client import BackendError
+    from .imaging.files import ImageFileError
+
+    try:
+        args.func(args)
+    except (BackendError, ImageFileError) as error:
+        print("semantic-enhance: %s" % error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if getattr(args, "_daemon", None) is not None:
+            args._daemon.stop(grace=1.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

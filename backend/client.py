@@ -1,0 +1,170 @@
+"""The Python client API: what the CLI, batch scripts and other editors' plug-ins call.
+
+    from backend.client import Client
+    client = Client()                                  # address and token found as the CLI finds them
+    result = client.adjust(pixels, style="foreground-pop-out", model="sa-adjust")
+    result.image                                       # (H, W, C) array in the input's format
+
+Images are numpy arrays (H, W, C) of uint8, uint16 or float32 with C in 1..4; masks (H, W) or
+(H, W, K). Every call streams the image to the daemon in chunks and returns a ``Result``.
+Errors raise ``BackendError`` with the gRPC status name and the daemon's sentence.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import json_format
+
+from .transport import auth, schema, wire
+from .transport.server import CHANNEL_OPTIONS
+
+MASK_ROLES = {"blend": schema.BLEND, "adjustment-map": schema.ADJUSTMENT_MAP}
+
+
+class BackendError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+    def __str__(self):
+        return "%s: %s" % (self.code, self.args[0])
+
+
+@dataclass
+class Result:
+    images: dict
+    summary: object
+
+    @property
+    def image(self):
+        return self.images.get("result")
+
+    @property
+    def parameters(self):
+        return json.loads(self.summary.parameters_json or "{}")
+
+    def summary_dict(self):
+        return json_format.MessageToDict(self.summary, preserving_proto_field_name=True)
+
+
+def resolve_address(address=None):
+    return address or os.environ.get("SEMANTIC_ENHANCE_ADDR") or "127.0.0.1:%d" % auth.DEFAULT_PORT
+
+
+def resolve_token(token=None, token_file=None):
+    if token:
+        return token
+    path = token_file or os.environ.get("SEMANTIC_ENHANCE_TOKEN_FILE") or auth.default_token_file()
+    try:
+        return auth.read_token(path)
+    except OSError:
+        return ""
+
+
+def _rpc_error(error):
+    code = error.code().name if hasattr(error, "code") and error.code() else "UNKNOWN"
+    details = error.details() if hasattr(error, "details") else str(error)
+    if code == "UNAVAILABLE":
+        details = "cannot reach the Semantic Enhance daemon (%s); start it with `semantic-enhance serve`" % details
+    return BackendError(code, details)
+
+
+class Client:
+    def __init__(self, address=None, token=None, token_file=None, timeout=None):
+        self.address = resolve_address(address)
+        self.metadata = (("authorization", "Bearer " + resolve_token(token, token_file)),)
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self._calls = {}
+
+    def close(self):
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, rpc):
+        if rpc not in self._calls:
+            request_class, reply_class, kind = schema.RPCS[rpc]
+            make = self.channel.unary_unary if kind == "unary" else self.channel.stream_stream
+            self._calls[rpc] = make(schema.method_path(rpc), request_serializer=request_class.SerializeToString,
+                                    response_deserializer=reply_class.FromString)
+        return self._calls[rpc]
+
+    def models(self):
+        try:
+            return self._call("ListModels")(schema.ListModelsRequest(), metadata=self.metadata, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise _rpc_error(error) from None
+
+    def stream(self, rpc, setup, image, mask=None, on_progress=None):
+        """Upload one image (and mask) with its setup; collect the images and summary that come back."""
+        request_class = schema.RPCS[rpc][0]
+        call = self._call(rpc)(wire.request_messages(request_class, setup, image, mask),
+                               metadata=self.metadata, timeout=self.timeout)
+        reader = wire.ReplyReader(on_progress)
+        try:
+            reader.read(call)
+        except grpc.RpcError as error:
+            raise _rpc_error(error) from None
+        except wire.WireError as error:
+            raise BackendError(error.code, str(error)) from None
+        finally:
+            call.cancel()  # no-op after a normal end; stops the daemon's job if we are interrupted
+        return Result(reader.images, reader.summary)
+
+    @staticmethod
+    def _headers(image, mask, transfer):
+        image_header = wire.header_for(image, transfer)
+        return image_header, (wire.mask_header_for(mask) if mask is not None else None)
+
+    def adjust(self, image, style, model="", mask=None, mask_role="blend", return_maps=False,
+               selected_preset=0, unselected_preset=0, options=None, transfer=None, on_progress=None):
+        image_header, mask_header = self._headers(image, mask, transfer)
+        setup = schema.AdjustSetup(image=image_header, mask=mask_header, model=model, style=style,
+                                   return_maps=return_maps, mask_role=MASK_ROLES[mask_role],
+                                   selected_preset=selected_preset, unselected_preset=unselected_preset,
+                                   options=options or {})
+        return self.stream("Adjust", setup, image, mask, on_progress)
+
+    def enhance(self, image, method="piecewise", mask=None, options=None, transfer=None, on_progress=None):
+        image_header, mask_header = self._headers(image, mask, transfer)
+        setup = schema.EnhanceSetup(image=image_header, mask=mask_header, method=method, options=options or {})
+        return self.stream("Enhance", setup, image, mask, on_progress)
+
+    def crop(self, image, count=5, aspect_ratio=0.0, transfer=None, on_progress=None):
+        setup = schema.CropSetup(image=wire.header_for(image, transfer), count=count, aspect_ratio=aspect_ratio)
+        return self.stream("Crop", setup, image, None, on_progress)
+
+    def progressive(self, image, steps=0, return_step_images=False, mask=None, transfer=None, on_progress=None):
+        image_header, mask_header = self._headers(image, mask, transfer)
+        setup = schema.ProgressiveSetup(image=image_header, mask=mask_header, steps=steps,
+                                        return_step_images=return_step_images)
+        return self.stream("Progressive", setup, image, mask, on_progress)
+
+    def filters(self, image, stack, mask=None, transfer=None, on_progress=None):
+        """``stack``: {"filters": [{"name": "exposure", "values": [0.4]}, ...]} (the JSON progressive writes)."""
+        image_header, mask_header = self._headers(image, mask, transfer)
+        setup = schema.FiltersSetup(image=image_header, mask=mask_header)
+        json_format.ParseDict(stack, setup.stack, ignore_unknown_fields=True)
+        return self.stream("ApplyFilters", setup, image, mask, on_progress)
+
+    def score(self, image, transfer=None, on_progress=None):
+        setup = schema.ScoreSetup(image=wire.header_for(image, transfer))
+        return self.stream("Score", setup, image, None, on_progress)
+
+
+def embedded(device="cpu", **daemon_options):
+    """Start a private daemon in this process on a free loopback port; returns (daemon, client)."""
+    import secrets
+
+    from .transport.server import Daemon
+
+    token = secrets.token_urlsafe(16)
+    daemon = Daemon(port=0, token=token, device=device, **daemon_options).start()
+    return daemon, Client(daemon.address, token=token)

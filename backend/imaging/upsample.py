@@ -1,0 +1,127 @@
+"""Predict at low resolution, apply at full resolution.
+
+Networks see a copy of at most ~512 px (``downscale``). What they predict is a colour mapping, not
+pixels: per-pixel affine colour transforms (3x4 = 12 coefficients) at low resolution, either
+predicted directly or fitted from the network's low-res input->output pair (``fit_local_affine``,
+the guided-filter fit of He & Sun). ``apply_affine_full`` slices the coefficient maps bilinearly at
+full resolution, a band of rows at a time, and applies them to the original pixels: edges come from
+the full-resolution image itself, so a 24-megapixel result is sharp and keeps 16-bit gradations.
+
+Tensors: low-res maps (1, C, h, w); full-resolution images (H, W, 3) float32, channels last (as
+the pixels arrive from the wire).
+"""
+
+import torch
+import torch.nn.functional as F
+
+NETWORK_SIDE = 512
+
+
+def network_size(height, width, max_side=NETWORK_SIDE):
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def downscale(image_hwc, max_side=NETWORK_SIDE):
+    """(H, W, 3) -> (1, 3, h, w) with the long side <= max_side, area-averaged (no aliasing)."""
+    height, width = image_hwc.shape[:2]
+    size = network_size(height, width, max_side)
+    nchw = image_hwc.permute(2, 0, 1).unsqueeze(0)
+    if size == (height, width):
+        return nchw.contiguous()
+    # two steps: an integer-factor box filter (cheap on 24 MP), then antialiased bilinear to the exact size
+    factor = max(1, min(height // size[0], width // size[1]) // 2)
+    if factor > 1:
+        nchw = F.avg_pool2d(nchw, factor, ceil_mode=True)
+    return F.interpolate(nchw, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def box_mean(x, radius):
+    """Mean over a (2r+1)^2 window with the window shrunk at the borders (counts divided out)."""
+    if radius <= 0:
+        return x
+    kernel = 2 * radius + 1
+    summed = F.avg_pool2d(x, kernel, stride=1, padding=radius, count_include_pad=False)
+    return summed
+
+
+def _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, prior):
+    """Ridge solve of (cov_ii + eps I) A^T = cov_ip + eps prior^T over leading dims; returns (..., 3, 4)."""
+    eye = torch.eye(3, dtype=cov_ii.dtype, device=cov_ii.device)
+    a = torch.linalg.solve(cov_ii + eps * eye, cov_ip + eps * prior.transpose(-1, -2)).transpose(-1, -2)
+    b = mean_p - (a @ mean_i.unsqueeze(-1)).squeeze(-1)
+    return torch.cat([a, b.unsqueeze(-1)], dim=-1)
+
+
+def fit_global_affine(low_in, low_out, eps=1e-6):
+    """The single 3x4 affine colour map that best maps low_in to low_out (least squares), (3, 4)."""
+    x = low_in[0].reshape(3, -1)
+    y = low_out[0].reshape(3, -1)
+    mean_i, mean_p = x.mean(1), y.mean(1)
+    xc, yc = x - mean_i[:, None], y - mean_p[:, None]
+    cov_ii = xc @ xc.T / x.shape[1]
+    cov_ip = xc @ yc.T / x.shape[1]
+    return _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, torch.eye(3, dtype=x.dtype))
+
+
+def fit_local_affine(low_in, low_out, radius=2, eps=1e-3):
+    """Per-pixel 3x4 affine maps A with low_out ~= A [r g b 1]^T in each window (multichannel guided filter).
+
+    low_in, low_out: (1, 3, h, w). Returns (1, 12, h, w): rows of A for output R, G, B, each (a_r, a_g, a_b, b).
+    Where a window is too flat to tell the colour map apart (little variance), the fit leans on the
+    image-wide affine map rather than on zero, as the plain guided filter would: texture finer than
+    the network's resolution keeps its contrast, and a global mapping is recovered exactly.
+    """
+    _, _, h, w = low_in.shape
+    prior = fit_global_affine(low_in, low_out)[:, :3]
+    mean_i = box_mean(low_in, radius)
+    mean_p = box_mean(low_out, radius)
+    prod_ii = (low_in[:, :, None] * low_in[:, None, :]).reshape(1, 9, h, w)
+    prod_ip = (low_in[:, :, None] * low_out[:, None, :]).reshape(1, 9, h, w)
+    cov_ii = box_mean(prod_ii, radius).reshape(3, 3, h, w) - mean_i[0, :, None] * mean_i[0, None, :]
+    cov_ip = box_mean(prod_ip, radius).reshape(3, 3, h, w) - mean_i[0, :, None] * mean_p[0, None, :]
+    coeffs = _solve_affine(cov_ii.permute(2, 3, 0, 1), cov_ip.permute(2, 3, 0, 1),
+                           mean_i[0].permute(1, 2, 0), mean_p[0].permute(1, 2, 0), eps, prior)  # (h, w, 3, 4)
+    coeffs = coeffs.reshape(h, w, 12).permute(2, 0, 1).unsqueeze(0)
+    return box_mean(coeffs, radius)  # average the overlapping windows, as the guided filter does
+
+
+def _source_index(out_size, in_size, device):
+    """Bilinear source positions (half-pixel centres, like align_corners=False) as (lo, hi, weight)."""
+    pos = (torch.arange(out_size, dtype=torch.float32, device=device) + 0.5) * (in_size / out_size) - 0.5
+    pos = pos.clamp(0, in_size - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=in_size - 1)
+    return lo, hi, (pos - lo).unsqueeze(0)
+
+
+def bilinear_rows(maps, height, width, start, stop):
+    """Rows [start, stop) of ``maps`` (1, C, h, w) bilinearly resized to (height, width): (C, stop-start, width)."""
+    _, _, h, w = maps.shape
+    y_lo, y_hi, wy = _source_index(height, h, maps.device)
+    x_lo, x_hi, wx = _source_index(width, w, maps.device)
+    m = maps[0]
+    y_lo, y_hi, wy = y_lo[start:stop], y_hi[start:stop], wy[:, start:stop, None]
+    rows = torch.lerp(m[:, y_lo], m[:, y_hi], wy)  # (C, band, w)
+    return torch.lerp(rows[:, :, x_lo], rows[:, :, x_hi], wx[:, None])
+
+
+def upsample_bilinear(maps, height, width):
+    """Whole-image bilinear resize of low-res maps (for masks and small outputs)."""
+    return F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
+
+
+def apply_affine_full(image_hwc, coeffs, rows=256, out=None, on_progress=None):
+    """Apply low-res per-pixel affine colour maps (1, 12, h, w) to a full-resolution (H, W, 3) image."""
+    height, width = image_hwc.shape[:2]
+    out = torch.empty_like(image_hwc) if out is None else out
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        c = bilinear_rows(coeffs, height, width, start, stop)  # (12, band, W)
+        px = image_hwc[start:stop]
+        r, g, b = px[..., 0], px[..., 1], px[..., 2]
+        for k in range(3):
+            out[start:stop, :, k] = c[4 * k] * r + c[4 * k + 1] * g + c[4 * k + 2] * b + c[4 * k + 3]
+        if on_progress:
+            on_progress(stop / height)
+    return out

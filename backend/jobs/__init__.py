@@ -1,0 +1,112 @@
+"""Jobs: a bounded queue in front of one worker thread that owns the compute device.
+
+gRPC handler threads receive and send bytes concurrently; the heavy work runs one job at a time on the
+worker (one model on one GPU or on all CPU cores at once is faster than several fighting over them).
+A job reports progress through ``job.progress(...)``, which is also where it learns that its client
+went away: it then raises ``Cancelled`` and the worker moves on, freeing the device.
+"""
+
+import queue
+import threading
+import time
+
+
+class Cancelled(Exception):
+    pass
+
+
+class QueueFull(Exception):
+    pass
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+_DONE = object()
+
+
+class Job:
+    def __init__(self, work, name=""):
+        self.work = work
+        self.name = name
+        self.events = queue.Queue()
+        self.result = None
+        self.error = None
+        self.cancelled = threading.Event()
+        self.finished = threading.Event()
+        self.started_at = None
+
+    def cancel(self):
+        self.cancelled.set()
+
+    def progress(self, fraction, stage):
+        """Report progress (0..1) and stop here if the client has gone."""
+        if self.cancelled.is_set():
+            raise Cancelled()
+        self.events.put((float(fraction), stage))
+
+    def updates(self):
+        """Yield (fraction, stage) until the job is finished (runs in the client's handler thread)."""
+        while True:
+            item = self.events.get()
+            if item is _DONE:
+                return
+            yield item
+
+    def _run(self):
+        self.started_at = time.monotonic()
+        try:
+            if self.cancelled.is_set():
+                raise Cancelled()
+            self.result = self.work(self)
+        except BaseException as error:  # handed to the client's thread, which turns it into a status
+            self.error = error
+        finally:
+            self.finished.set()
+            self.events.put(_DONE)
+
+
+class JobQueue:
+    def __init__(self, capacity=8):
+        self.pending = queue.Queue(maxsize=capacity)
+        self.capacity = capacity
+        self.closed = threading.Event()
+        self.current = None
+        self.worker = threading.Thread(target=self._loop, name="semantic-enhance-worker", daemon=True)
+        self.worker.start()
+
+    def submit(self, work, name=""):
+        if self.closed.is_set():
+            raise ShuttingDown("the daemon is shutting down")
+        job = Job(work, name)
+        try:
+            self.pending.put_nowait(job)
+        except queue.Full:
+            raise QueueFull("the daemon's queue is full (%d jobs waiting); try again shortly" % self.capacity)
+        job.events.put((0.0, "queued"))
+        return job
+
+    def _loop(self):
+        while True:
+            job = self.pending.get()
+            if job is None:
+                return
+            self.current = job
+            job._run()
+            self.current = None
+
+    def close(self, wait=True, timeout=30.0):
+        """Refuse new jobs, cancel the queued ones, let the running one finish."""
+        self.closed.set()
+        while True:
+            try:
+                job = self.pending.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.cancel()
+                job._run()
+        self.pending.put(None)
+        if wait:
+            self.worker.join(timeout)

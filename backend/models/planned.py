@@ -1,0 +1,49 @@
+"""Models of the four papers whose trained weights this daemon does not have yet.
+
+They are listed so that clients see every model id, and a request gets FAILED_PRECONDITION with a
+sentence ("model 'sa-adjust' is not installed ...") instead of an unknown-id error. Each entry is
+replaced by its real module as the model lands.
+"""
+
+from . import register
+from .base import Model
+
+
+@register
+class SAAdjust(Model):
+    id = "sa-adjust"
+    paper = "Nam & Kim 2017, Deep Semantics-Aware Photo Adjustment"
+    summary = "Learned local styles with a K-way semantic adjustment map you can repaint"
+    tasks = ("adjust",)
+    styles = ("foreground-pop-out", "local-xpro", "watercolor")
+    weights = ("sa-adjust.safetensors",)
+
+
+@register
+class FCNStylize(Model):
+    id = "fcn-stylize"
+    paper = "Zhu & Yu 2018, Automatic Image Stylization using Deep FCNs"
+    summary = "Per-pixel quadratic Lab transforms for local and global styles"
+    tasks = ("adjust",)
+    styles = ("foreground-pop-out", "local-xpro", "watercolor", "cold", "spring")
+    weights = ("fcn-stylize.safetensors",)
+    default_rank = 1
+
+
+@register
+class EnhanceGAN(Model):
+    id = "enhancegan"
+    paper = "Deng, Loy & Tang 2018, Aesthetic-Driven Image Enhancement by Adversarial Learning"
+    summary = "Piecewise colour or deep-filter enhancement, and aesthetic crops"
+    tasks = ("enhance", "crop")
+    styles = ("piecewise", "deep-filter")
+    weights = ("enhancegan.safetensors",)
+
+
+@register
+class Progressive(Model):
+    id = "progressive"
+    paper = "Du et al. 2019, Progressive Image Enhancement under Aesthetic Guidance (PIEA)"
+    summary = "An interpretable filter stack found by gradient ascent on an aesthetic critic"
+    tasks = ("progressive", "score")
+    weights = ("aesthetic-critic.safetensors",)

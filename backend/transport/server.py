@@ -1,0 +1,275 @@
+"""The gRPC daemon: receives streamed layers, queues jobs for the worker, streams results back.
+
+Each RPC handler runs in its own thread: it receives the upload (validating as bytes arrive), submits
+one job, relays the job's progress, then streams the result images and a summary. Errors become gRPC
+status codes with a sentence; the daemon keeps serving whatever a client sends.
+"""
+
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+import json
+
+from .. import __version__, jobs, models
+from ..imaging import pixels
+from . import auth, schema, wire
+
+log = logging.getLogger("semantic_enhance.server")
+MESSAGE_LIMIT = 16 << 20
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MESSAGE_LIMIT),
+                   ("grpc.max_send_message_length", MESSAGE_LIMIT)]
+TRANSFERS = {schema.TRANSFER_UNSPECIFIED: pixels.PERCEPTUAL, schema.PERCEPTUAL: pixels.PERCEPTUAL,
+             schema.LINEAR: pixels.LINEAR}
+WIRE_TRANSFERS = {pixels.PERCEPTUAL: schema.PERCEPTUAL, pixels.LINEAR: schema.LINEAR}
+STATUS = {name: getattr(grpc.StatusCode, name) for name in
+          ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "UNAVAILABLE",
+           "CANCELLED", "DATA_LOSS", "INTERNAL")}
+
+# rpc -> (task kind, how the model is chosen: a setup field naming it, or None for the task's default)
+ROUTES = {"Adjust": ("adjust", "model"), "Enhance": ("enhance", None), "Crop": ("crop", None),
+          "Progressive": ("progressive", None), "ApplyFilters": ("filters", None), "Score": ("score", None)}
+
+
+def pick_device(choice="auto"):
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda was asked for, but no CUDA device is available")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+class Refused(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class Service:
+    """The SemanticEnhance RPCs, as plain methods (the generic handler below wires them to gRPC)."""
+
+    def __init__(self, device="cpu", max_pixels=wire.DEFAULT_MAX_PIXELS, queue_capacity=8):
+        self.device = device
+        self.max_pixels = max_pixels
+        self.queue = jobs.JobQueue(queue_capacity)
+
+    # -- ListModels ------------------------------------------------------------------------------
+    def ListModels(self, request, context):
+        reply = schema.ListModelsReply(server_version=__version__, device=self.device, max_pixels=self.max_pixels)
+        for model in models.all_models().values():
+            info = reply.models.add(id=model.id, version=model.version, paper=model.paper, summary=model.summary,
+                                    styles=list(model.styles), installed=model.installed(), device=self.device)
+            for option in model.options:
+                info.options.add(name=option.name, description=option.description,
+                                 default_value=option.default, choices=list(option.choices))
+        return reply
+
+    # -- streamed image RPCs ----------------------------------------------------------------------
+    @staticmethod
+    def _read_setup(requests):
+        first = next(requests, None)
+        if first is None or first.WhichOneof("part") != "setup":
+            raise Refused("INVALID_ARGUMENT", "the first message of the stream must be the setup (with the image header)")
+        return first.setup
+
+    def _receive(self, setup, requests):
+        """Read exactly the bytes the setup announced. Returns (image, mask or None)."""
+        has_mask = "mask" in setup.DESCRIPTOR.fields_by_name and setup.HasField("mask")
+        receiver = wire.Receiver(setup.image, setup.mask if has_mask else None, self.max_pixels)
+        for message in requests:
+            if message.WhichOneof("part") != "chunk":
+                raise Refused("INVALID_ARGUMENT", "a second setup arrived in the middle of the pixel bytes")
+            receiver.feed(message.chunk)
+        return receiver.finish()
+
+    def _model_for(self, rpc, setup):
+        kind, field = ROUTES[rpc]
+        if field and getattr(setup, field):
+            try:
+                model = models.get(getattr(setup, field))
+            except KeyError as error:
+                raise Refused("INVALID_ARGUMENT", error.args[0])
+            if kind not in model.tasks:
+                raise Refused("INVALID_ARGUMENT", "model '%s' does not do %s; it does: %s"
+                              % (model.id, kind, ", ".join(model.tasks)))
+            return kind, model
+        return kind, models.for_task(kind)[0]
+
+    def _task(self, kind, setup, image, mask):
+        layer = pixels.decode(image, TRANSFERS[setup.image.transfer])
+        options = dict(getattr(setup, "options", {}) or {})
+        style = getattr(setup, "style", "") or getattr(setup, "method", "")
+        decoded_mask = pixels.decode_mask(mask) if mask is not None else None
+        return models.Task(kind=kind, layer=layer, mask=decoded_mask, style=style, options=options, setup=setup)
+
+    def _stream(self, rpc, requests, context):
+        setup = self._read_setup(requests)
+        kind, model = self._model_for(rpc, setup)  # refuse unknown or missing models before the upload
+        if not model.installed():
+            try:
+                model.ensure_loaded(self.device)
+            except models.ModelNotInstalled as error:
+                raise Refused("FAILED_PRECONDITION", str(error))
+        wire.check_image_header(setup.image, self.max_pixels)
+        image, mask = self._receive(setup, requests)
+
+        def work(job):
+            task = self._task(kind, setup, image, mask)
+            task.job = job
+            model.ensure_loaded(self.device)
+            try:
+                model.check(task)
+            except ValueError as error:
+                raise Refused("INVALID_ARGUMENT", str(error))
+            return model.run(task, self.device)
+
+        try:
+            job = self.queue.submit(work, name="%s/%s" % (rpc, model.id))
+        except jobs.QueueFull as error:
+            raise Refused("RESOURCE_EXHAUSTED", str(error))
+        except jobs.ShuttingDown as error:
+            raise Refused("UNAVAILABLE", str(error))
+        context.add_callback(job.cancel)
+        for fraction, stage in job.updates():
+            yield schema.Reply(progress=schema.Progress(fraction=fraction, stage=stage))
+        if isinstance(job.error, jobs.Cancelled):
+            raise Refused("CANCELLED", "the job was cancelled")
+        if job.error is not None:
+            raise job.error
+        outcome = job.result
+        for output in outcome.images:
+            yield from wire.image_events(output.pixels, WIRE_TRANSFERS[output.transfer], output.role)
+        yield schema.Reply(summary=self._summary(model, outcome))
+
+    @staticmethod
+    def _summary(model, outcome):
+        from google.protobuf import json_format
+
+        summary = schema.Summary(model=model.id, model_version=model.version, map_names=outcome.map_names,
+                                 parameters_json=json.dumps(outcome.parameters, sort_keys=True))
+        if outcome.filter_stack:
+            json_format.ParseDict(outcome.filter_stack, summary.filter_stack, ignore_unknown_fields=True)
+        for step in outcome.steps:
+            json_format.ParseDict(step, summary.steps.add(), ignore_unknown_fields=True)
+        for crop in outcome.crops:
+            summary.crops.add(**crop)
+        for score in outcome.scores:
+            summary.scores.add(**score)
+        return summary
+
+    def handler(self, rpc):
+        def serve(requests, context):
+            try:
+                yield from self._stream(rpc, requests, context)
+            except (Refused, wire.WireError) as error:
+                context.abort(STATUS[error.code], str(error))
+            except grpc.RpcError:
+                raise
+            except Exception as error:  # a bug: say so, keep serving
+                if not context.is_active():
+                    return
+                log.exception("%s failed", rpc)
+                context.abort(grpc.StatusCode.INTERNAL, "the daemon failed on this request: %s: %s"
+                              % (type(error).__name__, error))
+        return serve
+
+
+def _generic_handler(service):
+    handlers = {}
+    for rpc, (request_class, reply_class, kind) in schema.RPCS.items():
+        if kind == "unary":
+            handlers[rpc] = grpc.unary_unary_rpc_method_handler(
+                getattr(service, rpc), request_class.FromString, reply_class.SerializeToString)
+        else:
+            handlers[rpc] = grpc.stream_stream_rpc_method_handler(
+                service.handler(rpc), request_class.FromString, reply_class.SerializeToString)
+    return grpc.method_handlers_generic_handler(schema.SERVICE, handlers)
+
+
+def is_loopback(host):
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+        except OSError:
+            return False
+
+
+class Daemon:
+    """The server, its service and its shutdown, in one object (tests start it in-process too)."""
+
+    def __init__(self, host="127.0.0.1", port=auth.DEFAULT_PORT, unix=None, token=None, device="cpu",
+                 max_pixels=wire.DEFAULT_MAX_PIXELS, allow_remote=False, queue_capacity=8):
+        if unix is None and not allow_remote and not is_loopback(host):
+            raise ValueError("refusing to listen on %s: that is not a loopback address and the daemon would be "
+                             "reachable from other machines; pass --allow-remote if you really mean it" % host)
+        self.service = Service(device, max_pixels, queue_capacity)
+        kinds = {schema.method_path(rpc): kind for rpc, (_, _, kind) in schema.RPCS.items()}
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
+                                  interceptors=[auth.TokenInterceptor(token, kinds)], options=CHANNEL_OPTIONS)
+        self.server.add_generic_rpc_handlers((_generic_handler(self.service),))
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((schema.SERVICE, reflection.SERVICE_NAME, health.SERVICE_NAME),
+                                            self.server, pool=schema.POOL)
+        if unix:
+            if os.path.exists(unix):
+                os.unlink(unix)
+            old_umask = os.umask(0o177)  # the socket file is created 0600: only this user may connect
+            try:
+                self.server.add_insecure_port("unix:" + unix)
+            finally:
+                os.umask(old_umask)
+            self.address = "unix:" + unix
+        else:
+            bound = self.server.add_insecure_port("%s:%d" % (host, port))
+            if bound == 0:
+                raise OSError("could not listen on %s:%d (is another daemon running there?)" % (host, port))
+            self.address = "%s:%d" % (host, bound)
+        self.unix = unix
+        self._stopped = threading.Event()
+
+    def start(self):
+        self.server.start()
+        if self.unix:
+            os.chmod(self.unix, 0o600)
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.health.set(schema.SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        return self
+
+    def stop(self, grace=5.0):
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        self.service.queue.closed.set()
+        self.server.stop(grace).wait()
+        self.service.queue.close(wait=True, timeout=grace)
+        if self.unix and os.path.exists(self.unix):
+            os.unlink(self.unix)
+
+    def serve_forever(self):
+        """Block until SIGTERM or SIGINT, then shut down cleanly."""
+        done = threading.Event()
+
+        def on_signal(signum, frame):
+            log.info("signal %d: shutting down", signum)
+            done.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        while not done.wait(1.0):
+            pass
+        self.stop()

@@ -1,0 +1,68 @@
+"""Shipped weights: small ``.safetensors`` files listed in ``manifest.json`` with their sha256.
+
+Loading verifies the hash before reading a byte of tensors, and never unpickles anything: a file that
+is missing, changed or not in the manifest is refused with a sentence that says which and why.
+"""
+
+import hashlib
+import json
+import os
+
+WEIGHTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class WeightsError(Exception):
+    pass
+
+
+def sha256_of(path, block=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(block), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def manifest(directory=WEIGHTS_DIR):
+    path = os.path.join(directory, "manifest.json")
+    if not os.path.exists(path):
+        return {"files": {}}
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def entry(name, directory=WEIGHTS_DIR):
+    """The manifest entry of one weights file, or None when it is not listed or not present."""
+    item = manifest(directory)["files"].get(name)
+    if item is None or not os.path.exists(os.path.join(directory, name)):
+        return None
+    return item
+
+
+def load(name, directory=WEIGHTS_DIR):
+    """Verified tensors of one weights file: {name: tensor}."""
+    from safetensors.torch import load_file
+
+    item = manifest(directory)["files"].get(name)
+    path = os.path.join(directory, name)
+    if item is None:
+        raise WeightsError("weights file %s is not listed in %s/manifest.json" % (name, directory))
+    if not os.path.exists(path):
+        raise WeightsError("weights file %s is missing from %s" % (name, directory))
+    actual = sha256_of(path)
+    if actual != item["sha256"]:
+        raise WeightsError("weights file %s does not match its manifest (sha256 %s, expected %s): "
+                           "it was changed or damaged; reinstall it" % (name, actual[:12], item["sha256"][:12]))
+    return load_file(path)
+
+
+def record(path, model, version, training, metrics, directory=WEIGHTS_DIR):
+    """Add or update the manifest entry of a freshly trained weights file (used by training loops)."""
+    data = manifest(directory)
+    name = os.path.basename(path)
+    data["files"][name] = {"model": model, "version": version, "sha256": sha256_of(path),
+                           "bytes": os.path.getsize(path), "training": training, "metrics": metrics}
+    with open(os.path.join(directory, "manifest.json"), "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    return data["files"][name]
