@@ -78,8 +78,11 @@ def cmd_serve(args):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     token = auth.ensure_token(args.token_file)
     device = pick_device(args.device)
-    daemon = Daemon(host=args.host, port=args.port, unix=args.unix, token=token, device=device,
-                    max_pixels=args.max_pixels, allow_remote=args.allow_remote).start()
+    try:
+        daemon = Daemon(host=args.host, port=args.port, unix=args.unix, token=token, device=device,
+                        max_pixels=args.max_pixels, allow_remote=args.allow_remote).start()
+    except (ValueError, OSError, RuntimeError) as error:
+        raise SystemExit("semantic-enhance serve: %s" % error)
     print("semantic-enhance daemon listening on %s (device %s, token in %s)"
           % (daemon.address, device, args.token_file or auth.default_token_file()), flush=True)
     daemon.serve_forever()
