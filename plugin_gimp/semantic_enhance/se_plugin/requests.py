@@ -1,0 +1,155 @@
+"""What each menu entry asks the daemon, and how the answer is named. No GIMP here (tested on the host).
+
+Each ``*_setup`` returns (rpc name, setup message) for a layer's pixels and options; the naming
+helpers turn a reply's summary into layer, channel and path names in the user's words.
+"""
+
+import json
+
+from . import schema, wire
+
+
+def _image_header(pixels, transfer):
+    return wire.header_for(pixels, transfer)
+
+
+def _mask_header(mask):
+    return wire.mask_header_for(mask) if mask is not None else None
+
+
+def adjust_setup(pixels, transfer, model, style, mask=None, return_maps=False):
+    setup = schema.AdjustSetup(image=_image_header(pixels, transfer), model=model, style=style,
+                               return_maps=return_maps, mask_role=schema.BLEND)
+    if mask is not None:
+        setup.mask.CopyFrom(_mask_header(mask))
+    return "Adjust", setup
+
+
+def personalize_setup(pixels, transfer, model, style, adjustment_map, selected_preset=0, unselected_preset=1):
+    """``adjustment_map`` (H, W) replaces the predicted map: selected pixels take preset ``selected_preset``,
+    the rest ``unselected_preset``; or (H, W, K): K painted maps, one per preset."""
+    setup = schema.AdjustSetup(image=_image_header(pixels, transfer), model=model, style=style,
+                               mask_role=schema.ADJUSTMENT_MAP, selected_preset=selected_preset,
+                               unselected_preset=unselected_preset)
+    setup.mask.CopyFrom(_mask_header(adjustment_map))
+    return "Adjust", setup
+
+
+def enhance_setup(pixels, transfer, method, mask=None):
+    setup = schema.EnhanceSetup(image=_image_header(pixels, transfer), method=method)
+    if mask is not None:
+        setup.mask.CopyFrom(_mask_header(mask))
+    return "Enhance", setup
+
+
+def crop_setup(pixels, transfer, count=5, aspect_ratio=0.0):
+    return "Crop", schema.CropSetup(image=_image_header(pixels, transfer), count=count, aspect_ratio=aspect_ratio)
+
+
+def progressive_setup(pixels, transfer, steps=0, mask=None):
+    setup = schema.ProgressiveSetup(image=_image_header(pixels, transfer), steps=steps, return_step_images=True)
+    if mask is not None:
+        setup.mask.CopyFrom(_mask_header(mask))
+    return "Progressive", setup
+
+
+def parse_stack_json(text):
+    """A FilterStack message from the stack JSON format {"filters": [{"name": ..., "values": [...]}]}."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ValueError("the filter stack is not valid JSON: %s" % error)
+    items = value.get("filters") if isinstance(value, dict) else value
+    if not isinstance(items, list) or not items:
+        raise ValueError('a filter stack looks like {"filters": [{"name": "exposure", "values": [0.4]}, ...]}')
+    stack = schema.FilterStack()
+    for item in items:
+        if not isinstance(item, dict) or not item.get("name"):
+            raise ValueError("each filter of the stack needs a name, e.g. {\"name\": \"exposure\", \"values\": [0.4]}")
+        stack.filters.add(name=str(item["name"]), values=[float(v) for v in item.get("values", [])])
+    return stack
+
+
+def filters_setup(pixels, transfer, stack, mask=None):
+    setup = schema.FiltersSetup(image=_image_header(pixels, transfer), stack=stack)
+    if mask is not None:
+        setup.mask.CopyFrom(_mask_header(mask))
+    return "ApplyFilters", setup
+
+
+# ---- naming what comes back ------------------------------------------------------------------
+
+def parameters(summary):
+    try:
+        value = json.loads(summary.parameters_json or "{}")
+        return value if isinstance(value, dict) else {"parameters": value}
+    except ValueError:
+        return {"parameters_json": summary.parameters_json}
+
+
+def filter_label(name, values):
+    """The daemon labels its filters ("Exposure +0.42 EV"); this is only the fallback for a bare stack."""
+    return "%s %s" % (name.replace("_", " ").capitalize(), " ".join("%.2f" % v for v in values)) if values else name
+
+
+def stack_labels(stack_json, stack_message=None):
+    """Labels of a stack: from the daemon's JSON ({"filters": [{"label": ...}]}) when it has them."""
+    items = (stack_json or {}).get("filters") if isinstance(stack_json, dict) else None
+    if items:
+        return [item.get("label") or filter_label(item.get("name", "?"), item.get("values", [])) for item in items]
+    if stack_message is not None:
+        return [filter_label(f.name, list(f.values)) for f in stack_message.filters]
+    return []
+
+
+def step_names(images, summary):
+    """Name each returned step image ("step/1", "step/2 exposure" ...) by the filter it added, in step order.
+
+    Step k's label, first found: the text after the role's number; the k-th filter label of the final
+    stack in the daemon's parameters; the last filter of ``summary.steps[k]``; the role itself.
+    """
+    roles = sorted((role for role in images if role.startswith("step/")),
+                   key=lambda role: int(role.split("/", 1)[1].split()[0]))
+    labels = stack_labels(parameters(summary).get("filter_stack"), summary.filter_stack)
+    names = []
+    for index, role in enumerate(roles):
+        label = role.split(" ", 1)[1] if " " in role else ""
+        if not label and index < len(labels):
+            label = labels[index]
+        if not label and index < len(summary.steps) and summary.steps[index].filters:
+            last = summary.steps[index].filters[-1]
+            label = filter_label(last.name, list(last.values))
+        names.append((role, label or role))
+    return names
+
+
+def map_names(images, summary):
+    """(role, channel name) for each returned adjustment map, in map order."""
+    roles = sorted((role for role in images if role.startswith("adjustment_map/")),
+                   key=lambda role: int(role.split("/", 1)[1].split()[0]))
+    names = []
+    for index, role in enumerate(roles):
+        title = summary.map_names[index] if index < len(summary.map_names) else ""
+        names.append((role, "Adjustment map %d%s" % (index, (": " + title) if title else "")))
+    return names
+
+
+def map_index(channel_name):
+    """The k of a channel named "Adjustment map k: ...", or None."""
+    prefix = "Adjustment map "
+    if not channel_name.startswith(prefix):
+        return None
+    number = channel_name[len(prefix):].split(":", 1)[0].strip()
+    return int(number) if number.isdigit() else None
+
+
+def crop_boxes_in_image(crops, offset_x, offset_y, width, height):
+    """Crop boxes (normalised to the layer) as integer (x, y, w, h, score) in image coordinates."""
+    boxes = []
+    for crop in crops:
+        x0 = offset_x + int(round(crop.x * width))
+        y0 = offset_y + int(round(crop.y * height))
+        w = max(1, int(round(crop.width * width)))
+        h = max(1, int(round(crop.height * height)))
+        boxes.append((x0, y0, w, h, float(crop.score)))
+    return boxes
