@@ -23,7 +23,7 @@ STACK = {"filters": [{"name": "exposure", "values": [0.5]}, {"name": "contrast",
 
 def expected_u8(image, stack):
     rgb = torch.from_numpy(image[:, :, :3].astype(np.float32) / 255)
-    out = bank.apply_stack(rgb.permute(2, 0, 1), bank.parse_stack(stack)).permute(1, 2, 0)
+    out = bank.apply_stack(rgb.permute(2, 0, 1), bank.parse_stack(stack)).permute(1, 2, 0).contiguous()
     return np.clip(out.numpy() * 255 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -95,15 +95,15 @@ def test_parse_stack_errors_are_sentences():
 
 def test_tiled_application_equals_whole_image_and_respects_the_mask():
     torch.manual_seed(1)
-    big = torch.rand(1100, 70, 3)
+    big = torch.rand(3, 1100, 70)
     stack = bank.parse_stack({"filters": [{"name": "exposure", "values": [0.4]}, {"name": "contrast", "values": [0.5]},
                                           {"name": "saturation", "values": [0.7]}]})
-    whole = bank.apply_stack(big.permute(2, 0, 1), stack).permute(1, 2, 0)
-    mask = torch.zeros(1100, 70, 1)
-    mask[:, 35:] = 1
+    whole = bank.apply_stack(big, stack)
+    mask = torch.zeros(1, 1100, 70)
+    mask[:, :, 35:] = 1
     tiled = bank.apply_stack_tiled(big.clone(), stack, mask=mask, rows=256)
-    assert torch.allclose(tiled[:, 35:], whole[:, 35:], atol=1e-6)
-    assert torch.equal(tiled[:, :35], big[:, :35])
+    assert torch.allclose(tiled[:, :, 35:], whole[:, :, 35:], atol=1e-6)
+    assert torch.equal(tiled[:, :, :35], big[:, :, :35])
 
 
 def test_stack_json_round_trip_with_labels():

@@ -11,7 +11,7 @@ def test_integer_layers_round_trip_exactly_with_alpha_untouched(dtype, top, chan
     rng = np.random.default_rng(0)
     samples = rng.integers(0, top + 1, size=(7, 9, channels)).astype(dtype)
     layer = pixels.decode(samples)
-    assert layer.rgb.shape == (7, 9, 3)
+    assert layer.rgb.shape == (3, 7, 9)
     back = pixels.encode(layer.rgb, layer)
     assert back.dtype == dtype and back.shape == samples.shape
     if channels >= 3:
@@ -25,7 +25,7 @@ def test_integer_layers_round_trip_exactly_with_alpha_untouched(dtype, top, chan
 def test_linear_float_layers_come_back_linear_and_unclipped():
     samples = np.array([[[0.0, 0.18, 1.5]]], dtype=np.float32)
     layer = pixels.decode(samples, pixels.LINEAR)
-    assert layer.rgb[0, 0, 1].item() == pytest.approx(0.4614, abs=1e-3)  # 18% grey is ~46% in sRGB
+    assert layer.rgb[1, 0, 0].item() == pytest.approx(0.4614, abs=1e-3)  # 18% grey is ~46% in sRGB
     back = pixels.encode(layer.rgb, layer)
     np.testing.assert_allclose(back, samples, atol=1e-5)
 
@@ -37,6 +37,6 @@ def test_16bit_precision_survives_a_float_trip():
 
 
 def test_blend_follows_a_soft_mask():
-    original, adjusted = torch.zeros(1, 3, 3), torch.ones(1, 3, 3)
-    mask = torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1)
-    assert pixels.blend(original, adjusted, mask)[0, :, 0].tolist() == [0.0, 0.5, 1.0]
+    original, adjusted = torch.zeros(3, 1, 3), torch.ones(3, 1, 3)
+    mask = torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 3)
+    assert pixels.blend(original, adjusted, mask)[2, 0].tolist() == [0.0, 0.5, 1.0]

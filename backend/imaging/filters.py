@@ -235,19 +235,19 @@ def apply_stack(image, stack):
     return image
 
 
-def apply_stack_tiled(image, stack, mask=None, rows=512, on_progress=None):
-    """Apply a stack to a big (H, W, 3) float32 tensor in place, a band of rows at a time.
+def apply_stack_tiled(image, stack, mask=None, rows=64, on_progress=None):
+    """Apply a stack to a big planar (3, H, W) float32 tensor in place, a band of rows at a time.
 
-    Pointwise filters make bands independent; bands keep intermediates small enough for the cache.
-    ``mask`` (H, W, >=1) in [0, 1] limits the effect: 0 keeps the original, soft values blend.
+    Pointwise filters make bands independent; small bands keep every intermediate in the cache.
+    ``mask`` (>=1, H, W) in [0, 1] limits the effect: 0 keeps the original, soft values blend.
     """
-    height = image.shape[0]
+    height = image.shape[1]
     for start in range(0, height, rows):
-        band = image[start:start + rows]
-        result = apply_stack(band.permute(2, 0, 1), stack).permute(1, 2, 0)
+        band = image[:, start:start + rows]
+        result = apply_stack(band, stack)
         if mask is not None:
-            result = torch.lerp(band, result, mask[start:start + rows, :, :1])
+            result = torch.lerp(band, result, mask[:1, start:start + rows])
         band.copy_(result)
-        if on_progress:
+        if on_progress and ((start // rows) % 16 == 15 or start + rows >= height):
             on_progress(min(1.0, (start + rows) / height))
     return image

@@ -18,7 +18,10 @@ _SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 @dataclass
 class Layer:
-    """A decoded layer: ``rgb`` is float32 (H, W, 3) sRGB-encoded; ``alpha`` the untouched alpha samples."""
+    """A decoded layer: ``rgb`` is float32 (3, H, W) planar, sRGB-encoded; ``alpha`` the untouched alpha samples.
+
+    Planar because every model and every full-resolution operation works per channel plane.
+    """
 
     rgb: torch.Tensor
     alpha: np.ndarray | None
@@ -28,73 +31,81 @@ class Layer:
 
     @property
     def height(self):
-        return self.rgb.shape[0]
+        return self.rgb.shape[1]
 
     @property
     def width(self):
-        return self.rgb.shape[1]
+        return self.rgb.shape[2]
 
     def nchw(self):
         """A (1, 3, H, W) view of ``rgb`` (no copy)."""
-        return self.rgb.permute(2, 0, 1).unsqueeze(0)
+        return self.rgb.unsqueeze(0)
 
 
 def to_unit_float(samples):
-    """u8/u16 -> float32 in [0, 1]; float32 passes unchanged. Returns a torch tensor."""
+    """(H, W, C) u8/u16/f32 -> float32 (C, H, W) tensor in [0, 1] (floats unscaled), in one pass."""
     samples = np.asarray(samples)
+    if samples.ndim == 2:
+        samples = samples[:, :, None]
+    source = torch.from_numpy(samples)  # strided views are fine: the copy below transposes and converts at once
+    planes = torch.empty((samples.shape[2],) + samples.shape[:2], dtype=torch.float32)
+    planes.copy_(source.permute(2, 0, 1))
     if samples.dtype in _SCALE:
-        return torch.from_numpy(samples.astype(np.float32)).mul_(1.0 / _SCALE[samples.dtype])
-    return torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+        planes.mul_(1.0 / _SCALE[samples.dtype])
+    return planes
 
 
-def from_unit_float(values, dtype):
-    """float [0, 1] -> u8/u16 (rounded, clipped) or float32 (kept, unclipped). Returns numpy."""
+def from_unit_float(planes, dtype, out, rows=256):
+    """float (C, H, W) in [0, 1] -> ``out`` (H, W, C) numpy of ``dtype``: rounded and clipped for integers,
+    kept unclipped for float32. Works in bands of rows so no full-size temporary is made."""
     dtype = np.dtype(dtype)
-    if dtype in _SCALE:
-        scaled = values.mul(_SCALE[dtype]).add_(0.5).clamp_(0, _SCALE[dtype])
-        return scaled.to(torch.int32).numpy().astype(dtype)
-    return values.numpy().astype(np.float32, copy=False)
+    target = torch.from_numpy(out)
+    height = planes.shape[1]
+    for start in range(0, height, rows):
+        band = planes[:, start:start + rows]
+        if dtype in _SCALE:
+            band = band.mul(_SCALE[dtype]).add_(0.5).clamp_(0, _SCALE[dtype])
+        target[start:start + rows].copy_(band.permute(1, 2, 0))
+    return out
 
 
 def decode(pixels, transfer=PERCEPTUAL):
-    """(H, W, C) array with C in 1..4 -> Layer with sRGB-encoded float RGB."""
+    """(H, W, C) array with C in 1..4 -> Layer with planar sRGB-encoded float RGB."""
     pixels = np.asarray(pixels)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     channels = pixels.shape[2]
     has_alpha = channels in (2, 4)
-    colour = pixels[:, :, : channels - 1] if has_alpha else pixels
-    rgb = to_unit_float(colour)
-    if rgb.shape[2] == 1:
-        rgb = rgb.expand(-1, -1, 3).contiguous()
+    rgb = to_unit_float(pixels[:, :, : channels - 1] if has_alpha else pixels)
+    if rgb.shape[0] == 1:
+        rgb = rgb.expand(3, -1, -1).contiguous()
     if transfer == LINEAR:
         rgb = color.linear_to_srgb(rgb)
-    alpha = pixels[:, :, channels - 1:].copy() if has_alpha else None
+    alpha = pixels[:, :, channels - 1:] if has_alpha else None
     return Layer(rgb=rgb, alpha=alpha, dtype=pixels.dtype, channels=channels, transfer=transfer)
 
 
 def encode(rgb, like):
-    """sRGB-encoded float RGB (H, W, 3) -> an array in ``like``'s format, with ``like``'s alpha."""
+    """sRGB-encoded planar float RGB (3, H, W) -> (H, W, C) array in ``like``'s format, with ``like``'s alpha."""
     if like.transfer == LINEAR:
         rgb = color.srgb_to_linear(rgb)
     if like.channels in (1, 2):
-        r, g, b = rgb.unbind(-1)
-        # Rec.709 luma in linear light would differ; GIMP's own desaturate uses luminance of the encoded values
-        rgb = (0.2126 * r + 0.7152 * g + 0.0722 * b).unsqueeze(-1)
-    colour = from_unit_float(rgb, like.dtype)
+        rgb = (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]).unsqueeze(0)
+    height, width = rgb.shape[1:]
+    out = np.empty((height, width, like.channels), dtype=like.dtype)
+    from_unit_float(rgb, like.dtype, out[:, :, : rgb.shape[0]])
     if like.alpha is not None:
-        colour = np.concatenate([colour, like.alpha], axis=2)
-    return colour
+        out[:, :, -1:] = like.alpha
+    return out
 
 
 def decode_mask(mask):
-    """A selection or adjustment map (H, W, K) of any sample type -> float32 tensor in [0, 1]."""
+    """A selection or adjustment map (H, W, K) of any sample type -> float32 (K, H, W) tensor in [0, 1]."""
     return to_unit_float(mask).clamp_(0.0, 1.0)
 
 
 def blend(original, adjusted, mask):
-    """Where the selection is 1 take the adjusted pixels, where 0 the original; soft edges mix."""
+    """Where the selection (1, H, W) is 1 take the adjusted pixels, where 0 the original; soft edges mix."""
     if mask is None:
         return adjusted
-    weight = mask[:, :, :1]
-    return original + (adjusted - original) * weight
+    return torch.lerp(original, adjusted, mask[:1])

@@ -7,8 +7,7 @@ the guided-filter fit of He & Sun). ``apply_affine_full`` slices the coefficient
 full resolution, a band of rows at a time, and applies them to the original pixels: edges come from
 the full-resolution image itself, so a 24-megapixel result is sharp and keeps 16-bit gradations.
 
-Tensors: low-res maps (1, C, h, w); full-resolution images (H, W, 3) float32, channels last (as
-the pixels arrive from the wire).
+Tensors: low-res maps (1, C, h, w); full-resolution images planar (3, H, W) float32 (imaging.pixels.Layer.rgb).
 """
 
 import torch
@@ -22,11 +21,11 @@ def network_size(height, width, max_side=NETWORK_SIDE):
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def downscale(image_hwc, max_side=NETWORK_SIDE):
-    """(H, W, 3) -> (1, 3, h, w) with the long side <= max_side, area-averaged (no aliasing)."""
-    height, width = image_hwc.shape[:2]
+def downscale(image, max_side=NETWORK_SIDE):
+    """(3, H, W) -> (1, 3, h, w) with the long side <= max_side, area-averaged (no aliasing)."""
+    height, width = image.shape[1:]
     size = network_size(height, width, max_side)
-    nchw = image_hwc.permute(2, 0, 1).unsqueeze(0)
+    nchw = image.unsqueeze(0)
     if size == (height, width):
         return nchw.contiguous()
     # two steps: an integer-factor box filter (cheap on 24 MP), then antialiased bilinear to the exact size
@@ -111,17 +110,16 @@ def upsample_bilinear(maps, height, width):
     return F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
 
 
-def apply_affine_full(image_hwc, coeffs, rows=256, out=None, on_progress=None):
-    """Apply low-res per-pixel affine colour maps (1, 12, h, w) to a full-resolution (H, W, 3) image."""
-    height, width = image_hwc.shape[:2]
-    out = torch.empty_like(image_hwc) if out is None else out
+def apply_affine_full(image, coeffs, rows=64, out=None, on_progress=None):
+    """Apply low-res per-pixel affine colour maps (1, 12, h, w) to a full-resolution planar (3, H, W) image."""
+    height, width = image.shape[1:]
+    out = torch.empty_like(image) if out is None else out
     for start in range(0, height, rows):
         stop = min(height, start + rows)
         c = bilinear_rows(coeffs, height, width, start, stop)  # (12, band, W)
-        px = image_hwc[start:stop]
-        r, g, b = px[..., 0], px[..., 1], px[..., 2]
+        r, g, b = image[:, start:stop]
         for k in range(3):
-            out[start:stop, :, k] = c[4 * k] * r + c[4 * k + 1] * g + c[4 * k + 2] * b + c[4 * k + 3]
-        if on_progress:
+            out[k, start:stop] = c[4 * k] * r + c[4 * k + 1] * g + c[4 * k + 2] * b + c[4 * k + 3]
+        if on_progress and ((start // rows) % 16 == 15 or stop >= height):
             on_progress(stop / height)
     return out

@@ -1,0 +1,88 @@
+"""Transfer cost of the daemon: 24-megapixel layers round-tripped through `filters` over loopback gRPC.
+
+Reference: the same stack applied in-process (decode, apply, encode: exactly the daemon's work).
+Transfer = round trip through a real daemon process - in-process time. Targets (issue 2): transfer adds
+at most 25% to the in-process time, and moves >= 100 MP/s (megapixels of the layer per second of
+transfer, upload and download together).
+
+    python -m training.bench.transfer [--megapixels 24] [--repeat 3] [--markdown]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+STACK = {"filters": [{"name": "exposure", "values": [0.3]}, {"name": "contrast", "values": [0.3]},
+                     {"name": "saturation", "values": [0.5]}]}
+
+
+def in_process(image):
+    from backend.imaging import filters as bank, pixels
+
+    layer = pixels.decode(image)
+    rgb = bank.apply_stack_tiled(layer.rgb, bank.parse_stack(STACK))
+    return pixels.encode(rgb, layer)
+
+
+def best_of(repeat, fn):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--megapixels", type=float, default=24.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
+    from conftest import start_daemon, stop_daemon
+
+    width = int(round((args.megapixels * 1e6 * 1.5) ** 0.5))
+    height = int(round(args.megapixels * 1e6 / width))
+    rng = np.random.default_rng(0)
+    cases = [("RGBA u8", rng.integers(0, 256, (height, width, 4), dtype=np.uint8)),
+             ("RGB u16", rng.integers(0, 65536, (height, width, 3), dtype=np.uint16))]
+    with tempfile.TemporaryDirectory() as tmp:
+        import pathlib
+        daemon = start_daemon(pathlib.Path(tmp))
+        try:
+            client = daemon.client()
+            client.filters(np.zeros((8, 8, 3), np.uint8), STACK)  # warm-up: imports, first allocations
+            rows = []
+            for name, image in cases:
+                local_time, local = best_of(args.repeat, lambda: in_process(image))
+                remote_time, result = best_of(args.repeat, lambda: client.filters(image, STACK))
+                assert np.array_equal(result.image, local), "daemon and in-process results differ"
+                transfer = max(remote_time - local_time, 1e-9)
+                mp = height * width / 1e6
+                rows.append((name, "%dx%d" % (width, height), image.nbytes / 2**20, local_time, remote_time,
+                             transfer, transfer / local_time, mp / transfer))
+        finally:
+            stop_daemon(daemon)
+    header = ("layer", "size", "MiB", "in-process s", "via daemon s", "transfer s", "transfer / in-process",
+              "transfer MP/s")
+    print("torch %s, %d threads, %s" % (torch.__version__, torch.get_num_threads(), os.uname().machine))
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in rows:
+            print("| %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f%% | %.0f |" % (r[0], r[1], r[2], r[3], r[4], r[5], 100 * r[6], r[7]))
+    else:
+        print("%-8s %-10s %6s %13s %13s %11s %22s %14s" % header)
+        for r in rows:
+            print("%-8s %-10s %6.0f %13.2f %13.2f %11.2f %21.0f%% %14.0f" % r)
+
+
+if __name__ == "__main__":
+    main()
