@@ -20,8 +20,11 @@ proto: setup
 demo: setup
 	$(PYTHON) -m backend.demo --out out/demo
 
-test: setup
+test: setup gimp-root
 	$(PYTHON) -m pytest -q tests
+
+gimp-root:
+	bash tests/gimp/setup_gimp_root.sh .cache/gimp-root
 
 test-fast: setup
 	$(PYTHON) -m pytest -q tests -m "not gimp and not slow"
