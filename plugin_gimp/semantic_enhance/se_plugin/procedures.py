@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
-from gi.repository import Gimp
+from gi.repository import Gimp, GObject
 
 from . import pixels as px
 from . import requests as rq
@@ -37,6 +37,14 @@ class Progress:
         Gimp.progress_update(max(0.0, min(1.0, float(fraction))))
 
 
+def option(config, name):
+    """A procedure argument; unset text arguments can come back as None, which means empty."""
+    value = config.get_property(name)
+    if value is None and isinstance(config.find_property(name), GObject.ParamSpecString):
+        return ""
+    return value
+
+
 class Job:
     """One run of one entry on one layer: the settings, the client, the layer and the report."""
 
@@ -53,7 +61,7 @@ class Job:
         self.started = time.time()
 
     def option(self, name):
-        return self.config.get_property(name)
+        return option(self.config, name)
 
     def selection_mask(self, required=False):
         """The selection as a soft mask over the layer, or None when nothing is selected."""
@@ -310,7 +318,7 @@ def run_image_entry(entry, title, image, drawables, config):
 
 def backend(config, interactive):
     """Save the address/token if given, then test the connection and list the hosted models."""
-    address, token_file, token = (config.get_property(name).strip() for name in ("address", "token-file", "token"))
+    address, token_file, token = (option(config, name).strip() for name in ("address", "token-file", "token"))
     if config.get_property("save") and (address or token_file or token):
         save(Gimp.directory(), address, token_file, token)
     settings = resolve(Gimp.directory())
@@ -333,7 +341,7 @@ def backend(config, interactive):
 
 def prefill_backend_dialog(config):
     settings = resolve(Gimp.directory())
-    if not config.get_property("address"):
+    if not option(config, "address"):
         config.set_property("address", settings.address)
-    if not config.get_property("token-file"):
+    if not option(config, "token-file"):
         config.set_property("token-file", settings.token_file)

@@ -1,0 +1,321 @@
+"""End to end in a real GIMP 3: every Filters → Semantic Enhance entry through the PDB, against a real daemon.
+
+Three GIMP starts (the slow part, ~10 s each): the main batch with grpcio in GIMP's Python; the same
+plug-in with grpcio hidden (it must fall back to the relay); and the daemon down. Entries whose
+model the daemon does not host yet must fail with the daemon's sentence and change nothing; once
+the model is installed the same test asserts on the real outputs instead.
+"""
+
+import json
+import os
+import shutil
+import socket
+
+import numpy as np
+import pytest
+
+import harness
+from backend.transport import schema
+
+pytestmark = [pytest.mark.gimp, pytest.mark.skipif(harness.missing_reason() is not None,
+                                                   reason=harness.missing_reason() or "")]
+
+STACK = {"filters": [{"name": "exposure", "values": [0.5]}, {"name": "saturation", "values": [0.5]}]}
+STACK_NAME = "Filter stack: Exposure +0.50 EV, Saturation +50%"
+STACK_TEXT = json.dumps(STACK)
+PHOTO = "/data/photo.png"
+P = "plug-in-semantic-enhance-"
+
+
+def main_cases():
+    ellipse = {"kind": "ellipse", "box": [120, 110, 240, 180], "feather": 24}
+    return [
+        # 8-bit, the layer smaller than the canvas and offset, a soft selection; the stack from a file.
+        {"id": "filters_u8", "file": PHOTO, "procedure": P + "filters", "canvas": [600, 560, 30, 20],
+         "select": ellipse, "args": {"stack-file": "/data/stack.json"}},
+        # 16-bit with alpha (a transparent hole), the layer larger than the canvas, no selection.
+        {"id": "filters_u16", "file": PHOTO, "procedure": P + "filters", "precision": "U16_NON_LINEAR",
+         "alpha": True, "erase": [0, 0, 64, 48], "canvas": [400, 300, -50, -40], "args": {"stack-json": STACK_TEXT}},
+        # 32-bit float, linear light.
+        {"id": "filters_float", "file": PHOTO, "procedure": P + "filters", "precision": "FLOAT_LINEAR",
+         "args": {"stack-json": STACK_TEXT}},
+        {"id": "filters_gray", "file": PHOTO, "procedure": P + "filters", "mode": "gray",
+         "args": {"stack-json": STACK_TEXT}},
+        {"id": "filters_no_stack", "file": PHOTO, "procedure": P + "filters", "args": {}},
+        {"id": "adjust", "file": PHOTO, "procedure": P + "adjust", "select": ellipse,
+         "args": {"model": "sa-adjust", "style": "foreground-pop-out"}},
+        {"id": "maps", "file": PHOTO, "procedure": P + "maps", "canvas": [600, 560, 30, 20],
+         "args": {"model": "sa-adjust"}},
+        {"id": "personalize_selection", "file": PHOTO, "procedure": P + "personalize", "select": ellipse,
+         "args": {"selected-preset": 0, "unselected-preset": 1}},
+        {"id": "personalize_channel", "file": PHOTO, "procedure": P + "personalize", "extra_channel": "left half",
+         "args": {"source": "channel", "channel": "left half"}},
+        {"id": "aesthetic", "file": PHOTO, "procedure": P + "aesthetic", "args": {"method": "piecewise"}},
+        {"id": "crop", "file": PHOTO, "procedure": P + "crop", "args": {"count": 3}},
+        {"id": "progressive", "file": PHOTO, "procedure": P + "progressive", "args": {"steps": 3}},
+        {"id": "backend", "file": PHOTO, "procedure": P + "backend", "args": {"save": False}},
+        {"id": "backend_bad_token", "file": PHOTO, "procedure": P + "backend",
+         "args": {"save": False, "token": "not-the-token"}},
+    ]
+
+
+@pytest.fixture(scope="module")
+def gimp_daemon(daemon, photo):
+    """The real daemon (tests/conftest.py), its token where GIMP can read it, the photo, the plug-in."""
+    os.makedirs(harness.DATA, exist_ok=True)
+    shutil.copy(daemon.token_file, os.path.join(harness.DATA, "token"))
+    from PIL import Image
+    Image.fromarray(photo).save(os.path.join(harness.DATA, "photo.png"))
+    with open(os.path.join(harness.DATA, "stack.json"), "w") as handle:
+        json.dump(STACK, handle)
+    harness.install_plugin()
+    harness.prepare_hidden_grpc()
+    return daemon
+
+
+@pytest.fixture(scope="module")
+def hosted(gimp_daemon):
+    with gimp_daemon.client() as client:
+        return {model.id for model in client.models().models if model.installed}
+
+
+@pytest.fixture(scope="module")
+def main_batch(gimp_daemon):
+    return harness.run_cases(main_cases(), harness.daemon_env(gimp_daemon.address, "/data/token"))
+
+
+def load(record, name):
+    return np.load(os.path.join(record["folder"], name))
+
+
+def new_layers(record):
+    return [layer for layer in record["layers"] if layer["name"] not in ("Background", "photo.png")]
+
+
+def original(record):
+    return record["layers"][-1]
+
+
+def assert_untouched(record):
+    assert np.array_equal(load(record, "before.npy"), load(record, "after.npy")), "the original layer changed"
+
+
+def assert_refused_cleanly(record, model):
+    """A model the daemon does not host: the daemon's sentence, and the image exactly as it was."""
+    assert record["status"] == "execution-error", record
+    assert "not installed" in record["message"] and model in record["message"]
+    assert new_layers(record) == [] and record["guides"] == [] and record["paths"] == []
+    assert_untouched(record)
+
+
+# ---- the filters entry: real pixels, today --------------------------------------------------
+
+def test_filters_u8_soft_selection_offset_layer(main_batch, gimp_daemon):
+    record = main_batch["filters_u8"]
+    assert record["status"] == "success", record["message"]
+    assert record["report"]["transport"] == "grpc"
+    assert [layer["name"] for layer in record["layers"]] == [STACK_NAME, original(record)["name"]]
+    layer = record["layers"][0]
+    assert (layer["width"], layer["height"], layer["offset"]) == (512, 512, [30, 20])
+    assert record["canvas"] == [600, 560]
+    assert layer["parasite"]["filter_stack"]["filters"][0]["name"] == "exposure"
+    assert layer["parasite"]["selection"] is True
+    assert_untouched(record)
+
+    before = load(record, "before.npy")
+    result = load(record, layer["npy"])
+    mask = np.rint(load(record, "selection.npy") * 255).astype(np.uint8)
+    with gimp_daemon.client() as client:
+        expected = client.filters(np.ascontiguousarray(before[..., :3]), STACK, mask=mask).image
+    assert np.abs(result[..., :3].astype(int) - expected.astype(int)).max() <= 1
+    outside, inside = mask == 0, mask == 255
+    assert outside.sum() > 10000 and inside.sum() > 10000
+    assert np.array_equal(result[outside][:, :3], before[outside][:, :3]), "pixels outside the selection changed"
+    assert np.abs(result[inside][:, :3].astype(int) - before[inside][:, :3]).mean() > 10
+    # The parasite survives saving as XCF.
+    assert record["reloaded_layers"][0][0] == STACK_NAME
+    assert record["reloaded_layers"][0][1]["filter_stack"] == layer["parasite"]["filter_stack"]
+
+
+def test_filters_u16_keeps_precision_alpha_and_a_layer_larger_than_the_canvas(main_batch, gimp_daemon):
+    record = main_batch["filters_u16"]
+    assert record["status"] == "success", record["message"]
+    assert record["precision"].startswith("u16")
+    layer = record["layers"][0]
+    assert layer["name"] == STACK_NAME and layer["has_alpha"]
+    assert (layer["width"], layer["height"], layer["offset"]) == (512, 512, [-50, -40])
+    assert record["canvas"] == [400, 300]
+    assert_untouched(record)
+    before, result = load(record, "before.npy"), load(record, layer["npy"])
+    assert result.dtype == np.uint16
+    with gimp_daemon.client() as client:
+        expected = client.filters(before, STACK).image
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 2
+    assert np.any(result[..., :3] % 257 != 0), "the result was squeezed through 8 bits"
+    assert (result[:48, :64, 3] == 0).all() and (result[100:, 100:, 3] == 65535).all()
+
+
+def test_filters_float_linear(main_batch, gimp_daemon):
+    record = main_batch["filters_float"]
+    assert record["status"] == "success", record["message"]
+    assert record["precision"] == "float-linear"
+    before, result = load(record, "before.npy"), load(record, record["layers"][0]["npy"])
+    assert result.dtype == np.float32
+    with gimp_daemon.client() as client:
+        expected = client.filters(np.ascontiguousarray(before[..., :3]), STACK, transfer=schema.LINEAR).image
+    assert np.abs(result[..., :3] - expected).max() < 1e-4
+    assert_untouched(record)
+
+
+def test_filters_on_a_grayscale_image_gives_a_gray_layer(main_batch):
+    record = main_batch["filters_gray"]
+    assert record["status"] == "success", record["message"]
+    before, result = load(record, "before.npy"), load(record, record["layers"][0]["npy"])
+    assert np.array_equal(result[..., 0], result[..., 1])  # gray stays gray
+    assert result[..., 0].astype(float).mean() > before[..., 0].astype(float).mean() + 10  # +0.5 EV
+    assert_untouched(record)
+
+
+def test_filters_without_a_stack_says_what_to_give(main_batch):
+    record = main_batch["filters_no_stack"]
+    assert record["status"] == "execution-error"
+    assert "filter stack file" in record["message"]
+    assert new_layers(record) == []
+
+
+# ---- entries whose models land later: real outputs once hosted, a clean refusal until then ----
+
+def test_adjust(main_batch, hosted):
+    record = main_batch["adjust"]
+    if "sa-adjust" not in hosted:
+        return assert_refused_cleanly(record, "sa-adjust")
+    assert record["status"] == "success", record["message"]
+    layer = record["layers"][0]
+    assert layer["name"].startswith("Auto Adjust: foreground-pop-out") and layer["parasite"]["model"] == "sa-adjust"
+    assert (layer["width"], layer["height"]) == (512, 512)
+    mask = load(record, "selection.npy")
+    before, result = load(record, "before.npy"), load(record, layer["npy"])
+    assert np.array_equal(result[mask == 0], before[mask == 0])
+    assert not np.array_equal(result[mask == 1], before[mask == 1])
+    assert_untouched(record)
+
+
+def test_maps_become_canvas_sized_channels(main_batch, hosted):
+    record = main_batch["maps"]
+    if "sa-adjust" not in hosted:
+        return assert_refused_cleanly(record, "sa-adjust")
+    assert record["status"] == "success", record["message"]
+    names = [channel["name"] for channel in record["channels"]]
+    assert names and all(name.startswith("Adjustment map %d" % k) for k, name in enumerate(names))
+    assert load(record, "channel0.npy").shape[:2] == (560, 600)
+    assert new_layers(record) == []
+    assert_untouched(record)
+
+
+@pytest.mark.parametrize("case", ["personalize_selection", "personalize_channel"])
+def test_personalize(main_batch, hosted, case):
+    record = main_batch[case]
+    if "sa-adjust" not in hosted:
+        return assert_refused_cleanly(record, "sa-adjust")
+    assert record["status"] == "success", record["message"]
+    layer = record["layers"][0]
+    assert layer["name"].startswith("Personalized:")
+    assert layer["parasite"]["map_source"] == case.split("_")[1]
+    assert not np.array_equal(load(record, layer["npy"]), load(record, "before.npy"))
+    assert_untouched(record)
+
+
+def test_aesthetic(main_batch, hosted):
+    record = main_batch["aesthetic"]
+    if "enhancegan" not in hosted:
+        return assert_refused_cleanly(record, "enhancegan")
+    assert record["status"] == "success", record["message"]
+    layer = record["layers"][0]
+    assert layer["name"] == "Aesthetic Enhance: piecewise colour" and (layer["width"], layer["height"]) == (512, 512)
+    assert not np.array_equal(load(record, layer["npy"]), load(record, "before.npy"))
+    assert_untouched(record)
+
+
+def test_crop_guide(main_batch, hosted):
+    record = main_batch["crop"]
+    if "enhancegan" not in hosted:
+        return assert_refused_cleanly(record, "enhancegan")
+    assert record["status"] == "success", record["message"]
+    x, y, w, h, _ = record["report"]["crops"][0]
+    assert record["selection_bounds"] == [x, y, x + w, y + h]
+    positions = {(o, p) for o, p in record["guides"]}
+    assert {("vertical", x), ("vertical", x + w)} & positions or {("horizontal", y), ("horizontal", y + h)} & positions
+    assert len(record["paths"]) == len(record["report"]["crops"]) - 1
+    assert all(path["name"].startswith("Crop alternative") for path in record["paths"])
+    assert new_layers(record) == [] and record["canvas"] == [512, 512]
+    assert_untouched(record)
+
+
+def test_progressive_layer_group(main_batch, hosted):
+    record = main_batch["progressive"]
+    if "progressive" not in hosted:
+        return assert_refused_cleanly(record, "progressive")
+    assert record["status"] == "success", record["message"]
+    group = record["layers"][0]
+    assert group["group"] and group["name"] == "Progressive Enhance"
+    children = group["children"]
+    assert children[0]["name"] == "Progressive result" and len(children) >= 2
+    assert group["parasite"]["filter_stack"]["filters"]
+    assert not np.array_equal(load(record, children[0]["npy"]), load(record, "before.npy"))
+    assert_untouched(record)
+
+
+# ---- the Backend… entry ---------------------------------------------------------------------
+
+def test_backend_lists_the_hosted_models(main_batch):
+    record = main_batch["backend"]
+    assert record["status"] == "success", record["message"]
+    models = {model["id"]: model for model in record["report"]["models"]}
+    assert models["filters"]["installed"] is True and "sa-adjust" in models
+    assert "filters" in record["report"]["text"]
+
+
+def test_backend_with_a_wrong_token_says_so(main_batch):
+    record = main_batch["backend_bad_token"]
+    assert record["status"] == "execution-error"
+    assert "refused" in record["message"] and "token" in record["message"]
+
+
+# ---- transport: grpcio hidden, daemon down ---------------------------------------------------
+
+def test_grpcio_hidden_falls_back_to_the_relay(gimp_daemon):
+    env = dict(harness.daemon_env(gimp_daemon.address, "/data/token"), PYTHONPATH=harness.HIDE_GRPC)
+    cases = [{"id": "hidden", "file": PHOTO, "procedure": P + "filters", "args": {"stack-json": STACK_TEXT}},
+             {"id": "hidden_down", "file": PHOTO, "procedure": P + "backend",
+              "args": {"save": False, "address": "127.0.0.1:%d" % free_port()}}]
+    records = harness.run_cases(cases, env)
+    record = records["hidden"]
+    assert record["status"] == "success", record["message"]
+    assert record["report"]["transport"] == "bridge"
+    before, result = load(record, "before.npy"), load(record, record["layers"][0]["npy"])
+    with gimp_daemon.client() as client:
+        expected = client.filters(np.ascontiguousarray(before[..., :3]), STACK).image
+    assert np.abs(result[..., :3].astype(int) - expected.astype(int)).max() <= 1
+    assert_untouched(record)
+    down = records["hidden_down"]
+    assert down["status"] == "execution-error" and "semantic-enhance serve" in down["message"]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_daemon_down_is_a_clean_error(gimp_daemon):
+    address = "127.0.0.1:%d" % free_port()
+    cases = [{"id": "down_filters", "file": PHOTO, "procedure": P + "filters", "args": {"stack-json": STACK_TEXT}},
+             {"id": "down_adjust", "file": PHOTO, "procedure": P + "adjust", "select": {"kind": "rect",
+                                                                                      "box": [10, 10, 100, 100]}}]
+    records = harness.run_cases(cases, harness.daemon_env(address, "/data/token"))
+    for record in records.values():
+        assert record["status"] == "execution-error", record
+        assert "Cannot reach the Semantic Enhance daemon at %s" % address in record["message"]
+        assert "semantic-enhance serve" in record["message"]
+        assert new_layers(record) == []
+        assert_untouched(record)
