@@ -37,6 +37,18 @@ class Progress:
         Gimp.progress_update(max(0.0, min(1.0, float(fraction))))
 
 
+def runtime():
+    """GIMP's Python and the protobuf/grpcio it has: what the transport had to work with."""
+    import platform
+    from google.protobuf import __version__ as protobuf
+    try:
+        import grpc
+        grpcio = grpc.__version__
+    except Exception:  # noqa: BLE001  (absent or unusable: the relay is used)
+        grpcio = None
+    return {"python": platform.python_version(), "protobuf": protobuf, "grpcio": grpcio}
+
+
 def option(config, name):
     """A procedure argument; unset text arguments can come back as None, which means empty."""
     value = config.get_property(name)
@@ -57,7 +69,7 @@ class Job:
         self.client = Client(self.settings)
         self.report = {"procedure": title, "transport": self.client.transport.name,
                        "address": self.settings.address, "layers": [], "channels": [], "guides": [],
-                       "paths": []}
+                       "paths": [], "runtime": runtime()}
         self.started = time.time()
 
     def option(self, name):

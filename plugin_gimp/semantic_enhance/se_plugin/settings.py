@@ -20,8 +20,9 @@ SETTINGS_NAME = "semantic-enhance-backend.json"
 INSTALL_RECORD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "install.json")
 
 
-def default_token_file():
-    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+def default_token_file(environ=None):
+    environ = os.environ if environ is None else environ
+    config_home = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(config_home, "semantic-enhance", "token")
 
 
@@ -73,7 +74,7 @@ def resolve(profile_dir=None, environ=None, install_record=INSTALL_RECORD):
         address, source = environ["SEMANTIC_ENHANCE_ADDR"], "environment (SEMANTIC_ENHANCE_ADDR)"
     if saved.get("address"):
         address, source = saved["address"], "Backend… settings"
-    token_file = saved.get("token_file") or environ.get("SEMANTIC_ENHANCE_TOKEN_FILE") or default_token_file()
+    token_file = saved.get("token_file") or environ.get("SEMANTIC_ENHANCE_TOKEN_FILE") or default_token_file(environ)
     backend_python = environ.get("SEMANTIC_ENHANCE_PYTHON") or installed.get("backend_python", "")
     return Settings(address, os.path.expanduser(token_file), saved.get("token", ""), source, backend_python)
 
