@@ -111,13 +111,16 @@ def load_split(root_or_style, split=None):
 
 
 def read_image(path):
-    """An image file as float (3, H, W) in [0, 1]; 16-bit files keep their precision."""
-    with Image.open(path) as image:
-        if image.mode in ("I;16", "I;16B", "I"):
-            array = np.asarray(image, dtype=np.float32) / 65535.0
-            return torch.from_numpy(np.repeat(array[None], 3, axis=0))
-        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+    """An image file as float (3, H, W) in [0, 1]: any format ``backend.imaging.files`` reads; 16-bit files
+    (FiveK TIFF exports) keep their precision, grey becomes RGB, alpha is dropped."""
+    from backend.imaging.files import read_image as read_pixels
+
+    pixels = read_pixels(path)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype, 1.0)
+    array = pixels.astype(np.float32) / scale
+    if array.shape[2] < 3:
+        array = np.repeat(array[:, :, :1], 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(array[:, :, :3])).permute(2, 0, 1)
 
 
 def read_mask(path):
