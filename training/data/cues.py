@@ -167,7 +167,7 @@ def sky_mask(rgb):
     lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     chroma = np.hypot(a, b)
-    blue = _smoothstep(-3.0, -15.0, b) * _smoothstep(30.0, 50.0, lightness) * _smoothstep(12.0, -2.0, a)
+    blue = _smoothstep(-3.0, -15.0, b) * _smoothstep(30.0, 50.0, lightness) * _smoothstep(25.0, 8.0, a)
     overcast = _smoothstep(65.0, 80.0, lightness) * _smoothstep(14.0, 6.0, chroma)
     colour = np.maximum(blue, overcast)
     blurred = cv2.GaussianBlur(lightness, (0, 0), 1.0)
@@ -175,7 +175,7 @@ def sky_mask(rgb):
     gradient = cv2.GaussianBlur(gradient, (0, 0), 3.0)
     smooth = _smoothstep(12.0, 4.0, gradient)
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
-    position = np.clip(1.25 - 1.5 * rows, 0.0, 1.0) * np.ones((1, width), np.float32)
+    position = np.clip(1.6 - 1.6 * rows, 0.0, 1.0) * np.ones((1, width), np.float32)
     score = colour * smooth * position
     # keep only sky regions that reach the top of the frame (sky is above everything else)
     count, labels = cv2.connectedComponents((score > 0.3).astype(np.uint8))
