@@ -26,7 +26,8 @@ def add_parser(subparsers):
     p.add_argument("--no-install", action="store_true", help="do not install missing packages (pip/apt-get)")
     p.set_defaults(func=run)
 
-    p = sub.add_parser("pairs", help="render a style's input/target pairs and cue masks")
+    p = sub.add_parser("pairs", help="render a style's input/target pairs and cue masks (builds the corpus "
+                                     "first when there is none)")
     p.add_argument("--style", required=True, choices=STYLE_NAMES)
     p.add_argument("--photos", help="any folder of photos (default: the corpus, with its split)")
     p.add_argument("--corpus", default=os.path.join("data", "corpus"), help="corpus folder (default: data/corpus)")
@@ -70,8 +71,11 @@ def _corpus(args):
 
 
 def _pairs(args):
-    from . import pairs
+    from . import corpus, pairs
 
+    if not args.photos and not os.path.isfile(os.path.join(args.corpus, corpus.MANIFEST)):
+        print("no corpus at %s yet: building it first" % args.corpus)
+        corpus.build_corpus(args.corpus)
     pairs.build_pairs(args.style, args.out, photos=args.photos, corpus_root=args.corpus, size=args.size,
                       splits=args.split)
 

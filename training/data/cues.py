@@ -15,7 +15,8 @@ How each is made (classical, deterministic, a few tens of milliseconds at 512 px
   only regions connected to the top border survive.
 - ``vegetation``: green to yellow-green hues with some saturation (HSV), softly ramped at the borders.
 - ``foreground``: saliency (frequency-tuned colour contrast + spectral residual) times a centre prior,
-  united with the faces and a body region under each face, refined edge-aware by a guided filter.
+  minus the sky, united with the faces and a body region under each face, refined edge-aware by a
+  guided filter.
 
 ``cues_for(path_or_rgb)`` caches the masks by the sha256 of the pixels (and the cue version), so each
 photo's cues are computed once: ``.cache/cues/<key>.npz`` by default (env ``SEMANTIC_ENHANCE_CUE_CACHE``).
@@ -29,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 CUE_NAMES = ("faces", "skin", "sky", "vegetation", "foreground")
-CUE_VERSION = 1  # bump when a cue's recipe changes: old cache entries are then ignored
+CUE_VERSION = 2  # bump when a cue's recipe changes: old cache entries are then ignored
 DEFAULT_CACHE = os.environ.get("SEMANTIC_ENHANCE_CUE_CACHE", os.path.join(".cache", "cues"))
 
 _CASCADES = {}
@@ -214,7 +215,7 @@ def _spectral_residual(rgb, size=64):
     return cv2.resize(saliency, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def foreground_mask(rgb, faces=None, bodies=None):
+def foreground_mask(rgb, faces=None, bodies=None, sky=None):
     height, width = rgb.shape[:2]
     saliency = 0.6 * _normalise(_frequency_tuned(rgb)) + 0.4 * _normalise(_spectral_residual(rgb))
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -222,6 +223,8 @@ def foreground_mask(rgb, faces=None, bodies=None):
     saliency = _normalise(cv2.GaussianBlur(saliency * (0.3 + 0.7 * centre), (0, 0), max(2.0, width / 128)))
     threshold = min(0.75, float(saliency.mean() + 0.5 * saliency.std()))
     mask = 1.0 / (1.0 + np.exp(-(saliency - threshold) / 0.07))
+    if sky is not None:  # a bright sky is salient to colour contrast, but it is the background
+        mask = mask * (1.0 - sky)
     if faces is not None:
         mask = np.maximum(mask, faces)
     if bodies is not None:
@@ -247,7 +250,7 @@ def compute_cues(rgb):
         "skin": skin_mask(rgb, boxes).astype(np.float32),
         "sky": sky.astype(np.float32),
         "vegetation": vegetation_mask(rgb),
-        "foreground": foreground_mask(rgb, faces, bodies).astype(np.float32),
+        "foreground": foreground_mask(rgb, faces, bodies, sky).astype(np.float32),
     }
 
 
