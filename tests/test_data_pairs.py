@@ -75,7 +75,8 @@ def test_cli_pairs_and_stats(photo_folder, tmp_path, capsys):
     assert result["pairs"] == 4 and 5.0 < result["mean_lab_l2"] < 30.0
 
 
-def test_cli_stats_without_a_corpus_is_a_sentence(tmp_path, capsys):
+def test_cli_stats_without_a_corpus_is_a_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no data/pairs/spring here
     with pytest.raises(SystemExit) as stop:
         cli.main(["data", "stats", "--style", "spring", "--corpus", str(tmp_path / "none")])
     assert stop.value.code == 2
