@@ -72,3 +72,9 @@ def test_cold_is_bluer_and_less_saturated_spring_brighter_and_more_saturated(cof
 def test_unknown_style_is_a_sentence():
     with pytest.raises(ValueError, match="unknown style 'sepia'; styles: foreground-pop-out"):
         styles.apply_style("sepia", torch.zeros(1, 3, 4, 4), {})
+
+
+def test_cli_offers_exactly_the_styles_there_are():
+    from training.data import cli
+
+    assert tuple(cli.STYLE_NAMES) == tuple(styles.STYLES)  # the CLI lists them without importing torch
