@@ -162,8 +162,15 @@ def _dialog(procedure, config, title):
 def run_image(procedure, run_mode, image, drawables, config, data):
     entry = procedure.get_name()[len(PREFIX):]
     title = ENTRIES[entry][0].replace("_", "").rstrip("…")
-    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(procedure, config, "Semantic Enhance: " + title):
-        return _return(procedure, Gimp.PDBStatusType.CANCEL)
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        if entry in ("adjust", "maps", "personalize"):
+            try:
+                from se_plugin.procedures import prefill_style
+                prefill_style(config)
+            except ImportError:
+                pass  # the run below explains what GIMP's Python lacks
+        if not _dialog(procedure, config, "Semantic Enhance: " + title):
+            return _return(procedure, Gimp.PDBStatusType.CANCEL)
     try:
         Gegl.init(None)
         from se_plugin.procedures import run_image_entry

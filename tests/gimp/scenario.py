@@ -66,6 +66,8 @@ def describe_layers(image, folder, prefix=""):
 def shape_layer(image, layer, case):
     if case.get("mode") == "gray":
         image.convert_grayscale()
+    if case.get("scale"):  # [width, height]: a big layer, for the cancel test
+        image.scale(*case["scale"])
     if case.get("precision"):
         image.convert_precision(getattr(Gimp.Precision, case["precision"]))
     if case.get("alpha"):

@@ -322,3 +322,59 @@ def test_daemon_down_is_a_clean_error(gimp_daemon):
         assert "semantic-enhance serve" in record["message"]
         assert new_layers(record) == []
         assert_untouched(record)
+
+
+def _plugin_pids():
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                    if b"semantic_enhance.py" in handle.read():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def test_cancel_in_gimp_stops_the_daemons_job(gimp_daemon):
+    """GIMP cancels a plug-in's run by killing the plug-in (app/plug-in/gimpplugin-progress.c); do the same
+    mid-job and check that the daemon (in this process, so its queue is visible) drops the job at once."""
+    import signal
+    import threading
+    import time
+
+    from backend.client import embedded
+
+    server, client = embedded()
+    try:
+        with open(os.path.join(harness.DATA, "token-embedded"), "w") as handle:
+            handle.write(client.metadata[0][1].split(" ", 1)[1])
+        heavy = json.dumps({"filters": [{"name": "tone", "values": [1, 2, 1, 1, 1, 1, 1, 0.5]},
+                                        {"name": "color", "values": [1.05] * 24}]})
+        cases = [{"id": "cancelled", "file": PHOTO, "procedure": P + "filters", "scale": [6000, 6000],
+                  "args": {"stack-json": heavy}}]
+        outcome = {}
+        batch = threading.Thread(target=lambda: outcome.update(harness.run_cases(
+            cases, harness.daemon_env(server.address, "/data/token-embedded"))))
+        batch.start()
+        queue = server.service.queue
+        deadline = time.time() + 120
+        while queue.current is None and time.time() < deadline and batch.is_alive():
+            time.sleep(0.02)
+        job = queue.current
+        assert job is not None, "the job never reached the daemon"
+        killed = _plugin_pids()
+        assert killed
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        stopped = time.time()
+        while queue.current is not None and time.time() < stopped + 20:
+            time.sleep(0.02)
+        assert queue.current is None, "the daemon kept working after the plug-in was cancelled"
+        assert job.cancelled.is_set() and job.result is None  # stopped, not finished
+        batch.join(120)
+        record = outcome["cancelled"]
+        assert record["status"] != "success" and new_layers(record) == []
+    finally:
+        server.stop(1)

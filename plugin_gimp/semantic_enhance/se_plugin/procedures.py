@@ -351,6 +351,19 @@ def backend(config, interactive):
     return report
 
 
+def prefill_style(config):
+    """Interactive runs: an empty style becomes the chosen model's first style, when the daemon answers."""
+    if option(config, "style"):
+        return
+    try:
+        reply = Client(resolve(Gimp.directory())).list_models()
+    except Exception:  # noqa: BLE001  (the dialog still opens; the run will say what is wrong)
+        return
+    for model in reply.models:
+        if model.id == option(config, "model") and model.styles:
+            config.set_property("style", model.styles[0])
+
+
 def prefill_backend_dialog(config):
     settings = resolve(Gimp.directory())
     if not option(config, "address"):
