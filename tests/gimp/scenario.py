@@ -103,6 +103,22 @@ def shape_layer(image, layer, case):
             Gimp.Selection.feather(image, float(select["feather"]))
 
 
+def run_procedure(image, layer, name, args):
+    procedure = Gimp.get_pdb().lookup_procedure(name)
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    if not name.endswith("-backend"):
+        config.set_property("image", image)
+        config.set_core_object_array("drawables", [layer])
+    for key, value in args.items():
+        if key == "stack-file":
+            value = Gio.File.new_for_path(value)
+        if key == "channel":
+            value = next(c for c in image.get_channels() if c.get_name() == value)
+        config.set_property(key, value)
+    return procedure.run(config)
+
+
 def run_case(case):
     folder = os.path.join(OUT, case["id"])
     os.makedirs(folder, exist_ok=True)
@@ -117,19 +133,11 @@ def run_case(case):
                                           "Y float", Gegl.AbyssPolicy.NONE)
         np.save(os.path.join(folder, "selection.npy"),
                 np.frombuffer(bytes(mask), np.float32).reshape(layer.get_height(), layer.get_width()))
-    procedure = Gimp.get_pdb().lookup_procedure(case["procedure"])
-    config = procedure.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    if not case["procedure"].endswith("-backend"):
-        config.set_property("image", image)
-        config.set_core_object_array("drawables", [layer])
-    for name, value in case.get("args", {}).items():
-        if name == "stack-file":
-            value = Gio.File.new_for_path(value)
-        if name == "channel":
-            value = next(c for c in image.get_channels() if c.get_name() == value)
-        config.set_property(name, value)
-    result = procedure.run(config)
+    for earlier in case.get("before", []):  # e.g. Show Adjustment Maps before personalizing with them
+        result = run_procedure(image, layer, earlier["procedure"], earlier.get("args", {}))
+        if result.index(0) != Gimp.PDBStatusType.SUCCESS:
+            raise RuntimeError("%s failed: %s" % (earlier["procedure"], result.index(1)))
+    result = run_procedure(image, layer, case["procedure"], case.get("args", {}))
     status = result.index(0)
     record = {"id": case["id"], "status": status.value_nick, "message": None, "report": None}
     if status == Gimp.PDBStatusType.SUCCESS:

@@ -75,7 +75,7 @@ def read_channel(channel, layer):
     return np.frombuffer(bytes(data), layer.dtype).reshape(layer.height, layer.width)
 
 
-def _format_for(array, linear, model_rgb=True):
+def _format_for(array, linear):
     type_name = {np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16", np.dtype(np.float32): "float"}[array.dtype]
     channels = 1 if array.ndim == 2 else array.shape[2]
     prefix = {1: "Y", 2: "YA", 3: "RGB", 4: "RGBA"}[channels]
@@ -120,7 +120,7 @@ def new_channel_from(source, name, values):
     image = source.image
     color = Gegl.Color.new("black")
     channel = Gimp.Channel.new(image, name, image.get_width(), image.get_height(), 50.0, color)
-    image.insert_channel(channel, None, -1)
+    image.insert_channel(channel, None, len(image.get_channels()))  # below the others: map 0 stays first
     values = np.ascontiguousarray(values.reshape(values.shape[0], values.shape[1]))
     if values.shape != (source.height, source.width):
         raise ValueError("an adjustment map of %s does not fit a %dx%d layer" % (values.shape, source.width,

@@ -246,7 +246,7 @@ def crop(job):
             corners = [(ax, ay), (ax + aw, ay), (ax + aw, ay + ah), (ax, ay + ah)]
             points = [coordinate for corner in corners for _ in range(3) for coordinate in corner]
             path.stroke_new_from_points(Gimp.PathStrokeType.BEZIER, points, True)
-            image.insert_path(path, None, -1)
+            image.insert_path(path, None, len(image.get_paths()))  # in rank order, best first
             px.attach_parameters(path, job.parameters(reader, rank=rank, box=[ax, ay, aw, ah], score=ascore))
             job.report["paths"].append(path.get_name())
         image.select_rectangle(Gimp.ChannelOps.REPLACE, x, y, w, h)
