@@ -109,3 +109,8 @@ def blend(original, adjusted, mask):
     if mask is None:
         return adjusted
     return torch.lerp(original, adjusted, mask[:1])
+
+
+def quantise_map(values):
+    """A soft map (H, W) in [0, 1] -> uint8 (H, W), for returning adjustment maps as channels."""
+    return values.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()

@@ -110,16 +110,44 @@ def upsample_bilinear(maps, height, width):
     return F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
 
 
-def apply_affine_full(image, coeffs, rows=64, out=None, on_progress=None):
-    """Apply low-res per-pixel affine colour maps (1, 12, h, w) to a full-resolution planar (3, H, W) image."""
+def identity_affine(size):
+    """Coefficient maps (1, 12, h, w) of the identity colour map (an 'unchanged' preset)."""
+    coeffs = torch.zeros(1, 12, *size)
+    for k in range(3):
+        coeffs[0, 4 * k + k] = 1.0
+    return coeffs
+
+
+def mix_coefficients(coeffs, weights):
+    """Mix K presets' coefficient maps (1, 12K, h, w) by per-pixel weights (K, h, w) -> (1, 12, h, w).
+
+    Affine maps are linear in their coefficients, so mixing the maps equals mixing the mapped colours."""
+    k = weights.shape[0]
+    return (coeffs.reshape(k, 12, *coeffs.shape[-2:]) * weights.unsqueeze(1)).sum(0, keepdim=True)
+
+
+def apply_affine_full(image, coeffs, rows=32, out=None, weights_low=None, weights_full=None, on_progress=None):
+    """Apply low-res per-pixel affine colour maps to a full-resolution planar (3, H, W) image.
+
+    coeffs (1, 12K, h, w): K presets. With K > 1 they are mixed per pixel by weights given at low
+    resolution (K, h, w: sliced like the coefficients), at full resolution (K, H, W: e.g. a user's
+    selection, kept sharp), or both multiplied. Bands of ``rows`` keep every temporary in the cache.
+    """
     height, width = image.shape[1:]
+    k = coeffs.shape[1] // 12
     out = torch.empty_like(image) if out is None else out
     for start in range(0, height, rows):
         stop = min(height, start + rows)
-        c = bilinear_rows(coeffs, height, width, start, stop)  # (12, band, W)
+        c = bilinear_rows(coeffs, height, width, start, stop)  # (12K, band, W)
+        if k > 1:
+            weights = bilinear_rows(weights_low.unsqueeze(0), height, width, start, stop) if weights_low is not None else 1.0
+            if weights_full is not None:
+                weights = weights * weights_full[:, start:stop]
+            c = (c.reshape(k, 12, stop - start, width) * weights.unsqueeze(1)).sum(0)
         r, g, b = image[:, start:stop]
-        for k in range(3):
-            out[k, start:stop] = c[4 * k] * r + c[4 * k + 1] * g + c[4 * k + 2] * b + c[4 * k + 3]
-        if on_progress and ((start // rows) % 16 == 15 or stop >= height):
+        for channel in range(3):
+            row = c[4 * channel:4 * channel + 4]
+            out[channel, start:stop] = torch.addcmul(torch.addcmul(torch.addcmul(row[3], row[0], r), row[1], g), row[2], b)
+        if on_progress and ((start // rows) % 32 == 31 or stop >= height):
             on_progress(stop / height)
     return out

@@ -9,7 +9,7 @@ import importlib
 
 from .base import Model, ModelNotInstalled, Task, Outcome, OutputImage  # noqa: F401  (the models' API)
 
-_MODULES = ["backend.models.filters", "backend.models.planned"]
+_MODULES = ["backend.models.filters", "backend.models.sa_adjust", "backend.models.planned"]
 _REGISTRY = {}
 
 

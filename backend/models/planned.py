@@ -10,16 +10,6 @@ from .base import Model
 
 
 @register
-class SAAdjust(Model):
-    id = "sa-adjust"
-    paper = "Nam & Kim 2017, Deep Semantics-Aware Photo Adjustment"
-    summary = "Learned local styles with a K-way semantic adjustment map you can repaint"
-    tasks = ("adjust",)
-    styles = ("foreground-pop-out", "local-xpro", "watercolor")
-    weights = ("sa-adjust.safetensors",)
-
-
-@register
 class FCNStylize(Model):
     id = "fcn-stylize"
     paper = "Zhu & Yu 2018, Automatic Image Stylization using Deep FCNs"

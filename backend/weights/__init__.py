@@ -41,7 +41,12 @@ def entry(name, directory=WEIGHTS_DIR):
 
 def load(name, directory=WEIGHTS_DIR):
     """Verified tensors of one weights file: {name: tensor}."""
-    from safetensors.torch import load_file
+    return load_with_metadata(name, directory)[0]
+
+
+def load_with_metadata(name, directory=WEIGHTS_DIR):
+    """Verified tensors and the file's string metadata (model configuration): ({name: tensor}, {key: str})."""
+    from safetensors import safe_open
 
     item = manifest(directory)["files"].get(name)
     path = os.path.join(directory, name)
@@ -53,7 +58,8 @@ def load(name, directory=WEIGHTS_DIR):
     if actual != item["sha256"]:
         raise WeightsError("weights file %s does not match its manifest (sha256 %s, expected %s): "
                            "it was changed or damaged; reinstall it" % (name, actual[:12], item["sha256"][:12]))
-    return load_file(path)
+    with safe_open(path, framework="pt") as handle:
+        return {key: handle.get_tensor(key) for key in handle.keys()}, handle.metadata() or {}
 
 
 def record(path, model, version, training, metrics, directory=WEIGHTS_DIR):

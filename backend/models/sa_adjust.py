@@ -1,0 +1,369 @@
+"""Model ``sa-adjust``: Deep Semantics-Aware Photo Adjustment (Nam & Kim 2017), one weights file per style.
+
+The network (``SAAdjustNet``) follows the paper's heads on our shared backbone:
+- context features: a hypercolumn of three backbone scales (strides 4, 8, 16), each L2-normalised,
+  plus a ReNet (four directional GRU sweeps with batch norm, then a 1x1 conv) over the stride-32 map,
+  concatenated and squeezed to 512 by a 1x1 convolution;
+- colour features: Lab plus the L2-normalised first-level backbone features (stride 2);
+- the low-rank bilinear regression of eq. (2) with tanh, predicting a residual added to the input Lab;
+- variant ``S``: a K-way semantic adjustment map p(m_k = 1 | x) replaces the context features; the
+  output is the exact expectation over the K presets (eqs. 3-7);
+- a scene-parsing head on the context features for multi-task training (``MT``).
+
+The 1x1 squeeze and V are linear, so they are applied at each level's own resolution and the results
+upsampled (bilinear interpolation commutes with linear maps): the same function as the paper's, with
+the per-pixel work done at the network's resolution only where it is nonlinear.
+
+Full resolution: the network predicts output Lab for a <= 512 px copy; for each preset a local affine
+sRGB->sRGB map is fitted to that prediction (imaging.upsample.fit_local_affine) and the maps, mixed by
+the adjustment map (the predicted one, or the user's selection at full resolution), are applied to the
+original pixels band by band. Nothing full-size ever goes through the network.
+"""
+
+import json
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..imaging import color, pixels, upsample
+from . import register
+from .backbones.cache import backbone_features
+from .base import Model, Option, Outcome, OutputImage
+
+STYLES = ("foreground-pop-out", "local-xpro", "watercolor")
+DEFAULT_K = {"foreground-pop-out": 2, "local-xpro": 4, "watercolor": 2}  # the paper's choice
+LAB_UNIT = 100.0          # network Lab units: L, a, b divided by 100 (Huber delta 0.04 = 4 Lab units)
+HYPERCOLUMN_LEVELS = (4, 8, 16)
+RENET_LEVEL = 32
+COLOUR_LEVEL = 2
+PARSE_CLASSES = ("other", "sky", "vegetation", "person", "foreground")
+
+
+def l2_normalise(x, dim=1):
+    return x / (x.norm(dim=dim, keepdim=True) + 1e-6)
+
+
+class ReNet(nn.Module):
+    """Visin et al. 2015: a bidirectional GRU down/up every column, then one left/right along every row
+    of the result (four directional sweeps), batch norm after each, then a 1x1 convolution."""
+
+    def __init__(self, in_channels, hidden=128, out_channels=256):
+        super().__init__()
+        self.norm_in = nn.BatchNorm2d(in_channels)
+        self.vertical = nn.GRU(in_channels, hidden, batch_first=True, bidirectional=True)
+        self.norm_mid = nn.BatchNorm2d(2 * hidden)
+        self.horizontal = nn.GRU(2 * hidden, hidden, batch_first=True, bidirectional=True)
+        self.norm_out = nn.BatchNorm2d(2 * hidden)
+        self.project = nn.Conv2d(2 * hidden, out_channels, 1)
+
+    @staticmethod
+    def _sweep(gru, x):
+        """Run a bidirectional GRU along the last axis of (N, C, A, B): returns (N, 2h, A, B)."""
+        n, c, a, b = x.shape
+        sequences = x.permute(0, 2, 3, 1).reshape(n * a, b, c)
+        out, _ = gru(sequences)
+        return out.reshape(n, a, b, -1).permute(0, 3, 1, 2)
+
+    def forward(self, x):
+        x = self.norm_in(x)
+        x = self.norm_mid(self._sweep(self.vertical, x.transpose(2, 3)).transpose(2, 3))
+        x = self.norm_out(self._sweep(self.horizontal, x))
+        return self.project(x)
+
+
+class SAAdjustNet(nn.Module):
+    """All trainable parts. ``config``: channels of the backbone levels, variant flags, K, rank."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = dict(config)
+        channels = {int(k): v for k, v in config["channels"].items()}
+        rank, context = config["rank"], config["context"]
+        self.semantic_map = bool(config["semantic_map"])
+        self.k = int(config["k"])
+        self.renet = ReNet(channels[RENET_LEVEL], config["renet_hidden"], config["renet_out"])
+        # the 1x1 squeeze to `context` channels, one slice per concatenated part
+        self.squeeze = nn.ModuleDict({str(level): nn.Conv2d(channels[level], context, 1, bias=False)
+                                      for level in HYPERCOLUMN_LEVELS})
+        self.squeeze["renet"] = nn.Conv2d(config["renet_out"], context, 1)
+        colour_features = 3 + channels[COLOUR_LEVEL]
+        self.U = nn.Linear(colour_features, rank)
+        self.P = nn.Linear(rank, 3)
+        nn.init.zeros_(self.P.weight)  # start at the identity mapping: residual 0
+        nn.init.zeros_(self.P.bias)
+        if self.semantic_map:
+            self.map_logits = nn.Conv2d(context, self.k, 1)
+            self.V = nn.Parameter(torch.randn(self.k, rank) * 0.5)   # V^T e_k: one row per preset
+            self.c = nn.Parameter(torch.zeros(rank))
+        else:
+            self.V = nn.Conv2d(context, rank, 1)                       # V^T f_cxt + c
+        self.parse = nn.Conv2d(context, len(PARSE_CLASSES), 1)
+
+    # -- context ---------------------------------------------------------------------------------
+    def _parts(self, features):
+        """The normalised parts of the context, at their own resolutions: three hypercolumn levels and ReNet."""
+        parts = {str(level): l2_normalise(features[level].float()) for level in HYPERCOLUMN_LEVELS}
+        parts["renet"] = l2_normalise(self.renet(features[RENET_LEVEL].float()))
+        return parts
+
+    def _heads(self):
+        heads = {"parse": self.parse}
+        heads["map_logits" if self.semantic_map else "V"] = self.map_logits if self.semantic_map else self.V
+        return heads
+
+    def head_maps(self, features):
+        """Every linear head on the context, as maps at each part's own resolution.
+
+        head(squeeze(concat(parts))) = sum over parts of (W_head W_part) part: composing the two 1x1
+        convolutions first means the 512-channel context is never materialised per pixel, and the
+        (linear) bilinear upsampling is done on the few head channels only. Returns {head: [(map), ...]}
+        plus the constant bias of each head."""
+        parts = self._parts(features)
+        maps = {}
+        for name, head in self._heads().items():
+            w_head = head.weight[:, :, 0, 0]
+            bias = head.bias + w_head @ self.squeeze["renet"].bias
+            maps[name] = ([F.conv2d(part, (w_head @ self.squeeze[key].weight[:, :, 0, 0])[:, :, None, None])
+                           for key, part in parts.items()], bias)
+        return maps
+
+    @staticmethod
+    def heads_at(maps, positions):
+        """Sample the head maps at positions (N, P, 2) and sum the parts: {head: (N, P, C)}."""
+        return {name: sum(sample(m, positions) for m in part_maps) + bias for name, (part_maps, bias) in maps.items()}
+
+    # -- per-pixel regression ---------------------------------------------------------------------
+    def colour_features(self, lab, level2):
+        """lab (N, P, 3) in network units; level2 (N, P, C) sampled first-level features."""
+        return torch.cat([lab, l2_normalise(level2, dim=-1)], dim=-1)
+
+    def presets(self, colour_features):
+        """S variant: output residual under every preset, (N, P, K, 3)."""
+        u = torch.tanh(self.U(colour_features))                               # (N, P, rank)
+        v = torch.tanh(self.V + self.c)                                        # (K, rank)
+        # P^T (u o v_k) = (P^T diag(v_k)) u: one (3K x rank) matrix instead of K x rank products per pixel
+        weight = (self.P.weight.unsqueeze(0) * v.unsqueeze(1)).reshape(-1, u.shape[-1])
+        out = F.linear(u, weight, self.P.bias.repeat(self.k))
+        return torch.tanh(out.reshape(*u.shape[:-1], self.k, 3))               # (N, P, K, 3)
+
+    def residual(self, colour_features, v_pre):
+        """Plain variant: v_pre (N, P, rank) is V^T f_cxt + c at the pixels."""
+        u = torch.tanh(self.U(colour_features))
+        return torch.tanh(self.P(u * torch.tanh(v_pre)))
+
+
+def sample(maps, positions):
+    """Bilinear samples of (N, C, h, w) maps at normalised positions (N, P, 2) in [-1, 1] -> (N, P, C)."""
+    return F.grid_sample(maps, positions.unsqueeze(1), mode="bilinear", padding_mode="border",
+                         align_corners=False)[:, :, 0].transpose(1, 2)
+
+
+def pixel_grid(height, width, device="cpu"):
+    """Normalised positions (1, H*W, 2) of every pixel centre, row-major (x, y as grid_sample wants)."""
+    ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1).reshape(1, -1, 2)
+
+
+def forward_pixels(net, features, lab_at, positions):
+    """Everything the losses need at a set of pixels.
+
+    features: backbone pyramid; lab_at (N, P, 3) input Lab (network units) at those pixels;
+    positions (N, P, 2). Returns dict with 'output' (N, P, 3) and, per variant, 'presets' (N, P, K, 3)
+    and 'map' (N, P, K) probabilities, plus 'parse' logits (N, P, classes).
+    """
+    heads = net.heads_at(net.head_maps(features), positions)
+    colour = net.colour_features(lab_at, sample(features[COLOUR_LEVEL].float(), positions))
+    result = {"parse": heads["parse"]}
+    if net.semantic_map:
+        probabilities = torch.softmax(heads["map_logits"], dim=-1)
+        presets = lab_at.unsqueeze(-2) + net.presets(colour)
+        result.update(presets=presets, map=probabilities,
+                      output=(probabilities.unsqueeze(-1) * presets).sum(-2))
+    else:
+        result["output"] = lab_at + net.residual(colour, heads["V"])
+    return result
+
+
+def network_lab(rgb):
+    """sRGB (N, 3, h, w) -> Lab in network units."""
+    return color.rgb_to_lab(rgb) / LAB_UNIT
+
+
+def rgb_from_network_lab(lab):
+    return color.lab_to_rgb(lab * LAB_UNIT)
+
+
+def backbone_pyramid(backbone, rgb_low):
+    from .backbones.efficientnet import preprocess
+
+    with torch.no_grad():
+        return backbone.pyramid(preprocess(rgb_low))
+
+
+def predict_low_res(net, features, rgb_low, chunk=65536):
+    """Dense prediction at the network's resolution.
+
+    Returns (outputs, probabilities): outputs (K', 3, h, w) sRGB, one per preset (K' = 1 for the plain
+    variant), and the adjustment map (K, h, w) or None.
+    """
+    _, _, h, w = rgb_low.shape
+    lab = network_lab(rgb_low)
+    positions = pixel_grid(h, w, rgb_low.device)
+    lab_at = lab.flatten(2).transpose(1, 2)
+    with torch.no_grad():
+        maps = net.head_maps(features)
+        level2 = features[COLOUR_LEVEL].float()
+        pieces, probability_pieces = [], []
+        for start in range(0, h * w, chunk):
+            pos, lab_piece = positions[:, start:start + chunk], lab_at[:, start:start + chunk]
+            colour = net.colour_features(lab_piece, sample(level2, pos))
+            heads = net.heads_at({k: v for k, v in maps.items() if k != "parse"}, pos)
+            if net.semantic_map:
+                pieces.append(lab_piece.unsqueeze(-2) + net.presets(colour))            # (1, p, K, 3)
+                probability_pieces.append(torch.softmax(heads["map_logits"], dim=-1))   # (1, p, K)
+            else:
+                pieces.append((lab_piece + net.residual(colour, heads["V"])).unsqueeze(-2))
+        out_lab = torch.cat(pieces, dim=1)[0]                          # (h*w, K', 3)
+        out_lab = out_lab.permute(1, 2, 0).reshape(-1, 3, h, w)
+        probabilities = torch.cat(probability_pieces, dim=1)[0].T.reshape(-1, h, w) if probability_pieces else None
+    return rgb_from_network_lab(out_lab), probabilities
+
+
+def check_user_map(channels, k, selected, unselected):
+    """Refuse a user map that cannot be read for a style with K presets (a sentence says why)."""
+    if channels == 1:
+        for name, value in (("selected", selected), ("unselected", unselected)):
+            if not 0 <= value < k:
+                raise ValueError("the %s preset %d does not exist: this style has presets 0 to %d" % (name, value, k - 1))
+    elif channels != k:
+        raise ValueError("an adjustment map needs 1 channel (a selection) or %d channels (one per preset), got %d"
+                         % (k, channels))
+
+
+def user_map(mask, k, selected, unselected):
+    """A selection (1, H, W) -> adjustment map (K, H, W): selected = preset `selected`, unselected = preset
+    `unselected`, soft edges blend. K channels are normalised to sum to one."""
+    check_user_map(mask.shape[0], k, selected, unselected)
+    if mask.shape[0] == 1:
+        weights = torch.zeros((k,) + mask.shape[1:])
+        weights[unselected] += 1 - mask[0]
+        weights[selected] += mask[0]
+        return weights
+    return mask / mask.sum(0, keepdim=True).clamp_min(1e-6)
+
+
+@register
+class SAAdjust(Model):
+    id = "sa-adjust"
+    version = "1"
+    paper = "Nam & Kim 2017, Deep Semantics-Aware Photo Adjustment"
+    summary = "Learned local styles with a K-way semantic adjustment map you can repaint"
+    tasks = ("adjust",)
+    options = (Option("strength", "how much of the style to apply, 0..1", "1.0"),)
+    default_rank = 0
+
+    def __init__(self):
+        super().__init__()
+        self.nets = {}
+
+    @staticmethod
+    def weights_name(style):
+        return "sa-adjust-%s.safetensors" % style
+
+    @property
+    def styles(self):
+        from .. import weights
+
+        return tuple(s for s in STYLES if weights.entry(self.weights_name(s)) is not None) or STYLES
+
+    @property
+    def weights(self):
+        from .. import weights
+
+        present = tuple(self.weights_name(s) for s in STYLES if weights.entry(self.weights_name(s)) is not None)
+        return present or (self.weights_name(STYLES[0]),)
+
+    def load(self, device):
+        from .. import weights
+
+        self.nets = {}
+        for style in self.styles:
+            tensors, metadata = weights.load_with_metadata(self.weights_name(style))
+            net = SAAdjustNet(json.loads(metadata["config"]))
+            net.load_state_dict(tensors, strict=True)
+            self.nets[style] = net.to(device).eval()
+
+    def check(self, task):
+        super().check(task)
+        strength = float(task.options.get("strength", "1.0"))
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError("strength must be between 0 and 1, got %g" % strength)
+        setup = task.setup
+        task.personal = setup is not None and setup.mask_role == 2 and task.mask is not None  # ADJUSTMENT_MAP
+        if task.personal:
+            net = self.nets[task.style]
+            if not net.semantic_map:
+                raise ValueError("style %r was trained without a semantic adjustment map, so it cannot be "
+                                 "personalised" % task.style)
+            check_user_map(task.mask.shape[0], net.k, setup.selected_preset, setup.unselected_preset)
+
+    def run(self, task, device):
+        net = self.nets[task.style]
+        layer = task.layer
+        strength = float(task.options.get("strength", "1.0"))
+        personal = None
+        if task.personal:
+            personal = user_map(task.mask, net.k, task.setup.selected_preset, task.setup.unselected_preset)
+        selection = task.mask[:1] if task.mask is not None and not task.personal else None
+        result, probabilities = adjust(net, layer.rgb, device, strength=strength, selection=selection,
+                                       personal_map=personal, on_progress=task.progress)
+        images = [OutputImage("result", pixels.encode(result, layer), layer.transfer)]
+        map_names = []
+        if task.setup is not None and task.setup.return_maps and probabilities is not None:
+            full = upsample.upsample_bilinear(probabilities.unsqueeze(0), layer.height, layer.width)[0]
+            for k in range(full.shape[0]):
+                role = "adjustment_map/%d" % k
+                images.append(OutputImage(role, pixels.quantise_map(full[k])))
+                map_names.append(role)
+        return Outcome(images=images, map_names=map_names,
+                       parameters={"model": self.id, "version": self.version, "style": task.style,
+                                   "strength": strength, "k": net.k, "personalised": personal is not None,
+                                   "variant": net.config.get("variant", "")})
+
+
+def adjust(net, rgb, device="cpu", strength=1.0, selection=None, personal_map=None, on_progress=None):
+    """The whole product path on a planar sRGB (3, H, W) layer of any size.
+
+    selection (1, H, W): where to apply (soft); personal_map (K, H, W): the user's adjustment map replacing
+    the predicted one. Returns (adjusted (3, H, W), predicted adjustment map (K, h, w) or None).
+    """
+    report = on_progress or (lambda fraction, stage: None)
+    report(0.05, "backbone")
+    rgb_low = upsample.downscale(rgb).to(device)
+    features = backbone_features(rgb_low)  # shared with every other head that sees this layer
+    report(0.25, "head")
+    outputs, probabilities = predict_low_res(net, features, rgb_low)
+    presets = [upsample.fit_local_affine(rgb_low, out.unsqueeze(0)).cpu() for out in outputs]
+    coeffs = torch.cat(presets + [upsample.identity_affine(rgb_low.shape[-2:])], dim=1)
+    probabilities = probabilities.cpu() if probabilities is not None else None
+    # weights over the presets plus an identity preset, which takes what strength and selection leave
+    weights_low = weights_full = None
+    if personal_map is not None:
+        amount = strength if selection is None else selection * strength
+        weights_full = torch.cat([personal_map * amount, (1 - amount) * torch.ones_like(personal_map[:1])])
+    else:
+        base = probabilities if probabilities is not None else torch.ones((1,) + rgb_low.shape[-2:])
+        if selection is not None:  # full-resolution selection times the low-resolution map
+            amount = selection * strength
+            weights_low = torch.cat([base, torch.ones_like(base[:1])])
+            weights_full = torch.cat([amount.expand(base.shape[0], -1, -1), 1 - amount])
+        else:  # everything at low resolution: mix the coefficient maps once, apply once
+            coeffs = upsample.mix_coefficients(coeffs, torch.cat([base * strength,
+                                                                  torch.full_like(base[:1], 1 - strength)]))
+    report(0.4, "applying")
+    result = upsample.apply_affine_full(rgb, coeffs, weights_low=weights_low, weights_full=weights_full,
+                                        on_progress=lambda f: report(0.4 + 0.5 * f, "applying"))
+    return result, probabilities

@@ -1,0 +1,98 @@
+"""sa-adjust: the network's maths, the trainer, and the shipped weights served over real gRPC."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from backend.models import sa_adjust as sa
+from training.sa_adjust import train as trainer
+
+
+def random_features(seed=0, size=(96, 128)):
+    torch.manual_seed(seed)
+    h, w = size
+    from backend.models.backbones.efficientnet import PYRAMID_CHANNELS
+    return {s: torch.randn(1, c, -(-h // s), -(-w // s)) for s, c in PYRAMID_CHANNELS.items()}
+
+
+@pytest.mark.parametrize("variant", ["huber-mt", "huber-mt-s"])
+def test_composed_heads_equal_the_papers_squeeze_then_head(variant):
+    """head(1x1 squeeze to 512 of the concatenated, upsampled, L2-normalised parts), computed the long way."""
+    net = sa.SAAdjustNet(trainer.network_config("local-xpro", variant)).eval()
+    features = random_features()
+    positions = torch.rand(1, 300, 2) * 2 - 1
+    with torch.no_grad():
+        fast = net.heads_at(net.head_maps(features), positions)
+        parts = net._parts(features)
+        context = sum(sa.sample(net.squeeze[key](part), positions) for key, part in parts.items())  # (1, P, 512)
+        for name, head in net._heads().items():
+            slow = F.linear(context, head.weight[:, :, 0, 0], head.bias)
+            assert torch.allclose(fast[name], slow, atol=1e-4), name
+
+
+def test_presets_equal_the_bilinear_model_of_eq_2_per_preset():
+    net = sa.SAAdjustNet(trainer.network_config("local-xpro", "huber-mt-s"))
+    colour = torch.randn(1, 50, net.U.in_features)
+    with torch.no_grad():
+        torch.nn.init.normal_(net.P.weight)
+        fast = net.presets(colour)
+        u = torch.tanh(net.U(colour))
+        for k in range(net.k):
+            slow = torch.tanh(net.P(u * torch.tanh(net.V[k] + net.c)))
+            assert torch.allclose(fast[:, :, k], slow, atol=1e-5)
+
+
+def test_renet_sweeps_all_four_directions():
+    renet = sa.ReNet(8, hidden=4, out_channels=6).eval()
+    x = torch.zeros(1, 8, 5, 7)
+    base = renet(x)
+    x[0, :, 2, 3] = 5.0  # one bright cell: every other cell must hear of it through the sweeps
+    changed = (renet(x) - base).abs().sum(1)[0]
+    assert base.shape == (1, 6, 5, 7) and (changed > 1e-6).all()
+
+
+def test_user_map_from_a_selection_and_bad_presets():
+    selection = torch.tensor([[[0.0, 0.25, 1.0]]])
+    weights = sa.user_map(selection, 4, selected=3, unselected=1)
+    assert weights[:, 0, 1].tolist() == [0.0, 0.75, 0.0, 0.25]
+    with pytest.raises(ValueError, match="preset 4 does not exist"):
+        sa.user_map(selection, 4, selected=4, unselected=0)
+    with pytest.raises(ValueError, match="1 channel .* or 4 channels"):
+        sa.user_map(torch.ones(3, 1, 1), 4, 0, 0)
+
+
+def test_parse_labels_from_cues():
+    cues = torch.zeros(5, 1, 3)  # faces, skin, sky, vegetation, foreground
+    cues[2, 0, 0] = 0.9
+    cues[1, 0, 1] = 0.8
+    labels = trainer.parse_labels(cues, ("faces", "skin", "sky", "vegetation", "foreground"))
+    assert labels[0].tolist() == [1, 3, 0]
+
+
+def test_a_short_training_run_learns_a_local_colour_change(tmp_path):
+    """Real trainer, real backbone, two synthetic pairs: the right half warmed, the left half untouched."""
+    from PIL import Image
+    from training.data.pairs import Pair
+
+    rng = np.random.default_rng(0)
+    pairs = []
+    for i in range(2):
+        base = (rng.random((6, 8, 3)) * 200 + 30).astype(np.uint8)
+        image = np.asarray(Image.fromarray(base).resize((128, 96), Image.BICUBIC))
+        target = image.astype(np.float32)
+        target[:, 64:, 0] = np.minimum(target[:, 64:, 0] * 1.25 + 10, 255)
+        paths = [str(tmp_path / ("%s%d.png" % (kind, i))) for kind in ("in", "out")]
+        Image.fromarray(image).save(paths[0])
+        Image.fromarray(target.astype(np.uint8)).save(paths[1])
+        pairs.append(Pair("p%d" % i, paths[0], paths[1], {}))
+    net, info = trainer.train("local-xpro", pairs, str(tmp_path / "w.safetensors"), variant="huber", steps=120,
+                              augmentations=1, log=None)
+    assert info["final_loss"] < 0.6 * first_loss(pairs)
+    assert (tmp_path / "w.safetensors").stat().st_size > 0
+
+
+def first_loss(pairs):
+    from training.data.pairs import read_image
+    return float(np.mean([F.huber_loss(sa.network_lab(read_image(p.input)[None]), sa.network_lab(read_image(p.target)[None]),
+                                       delta=trainer.HUBER_DELTA, reduction="none").sum(1).mean() for p in pairs]))

@@ -1,0 +1,134 @@
+"""`adjust` (sa-adjust) on a 24-megapixel layer on this machine, split into its stages.
+
+Stages: decode (wire bytes -> float planes), downscale, backbone, head (dense prediction at <= 512 px and
+the local affine fit), full-resolution application, encode, and transfer (round trip through a real
+daemon minus the in-process time). Reference measured in the same run: one OpenCV RGB->Lab conversion
+of the same image (float32, the type the application works in; the uint8 LUT path is shown too).
+Targets (issue 4): <= 6 s end to end; application <= 5x the OpenCV conversion.
+
+    python -m training.bench.adjust [--style local-xpro] [--megapixels 24] [--markdown]
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from backend.imaging import pixels, upsample
+from backend.models import sa_adjust as sa
+
+
+def photo_at(megapixels):
+    """A real photograph (scikit-image's astronaut), resized to the requested size."""
+    from skimage import data
+
+    width = int(round((megapixels * 1e6 * 1.5) ** 0.5))
+    height = int(round(megapixels * 1e6 / width))
+    return cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def timed(stages, name, fn):
+    start = time.perf_counter()
+    result = fn()
+    stages[name] = stages.get(name, 0.0) + time.perf_counter() - start
+    return result
+
+
+def in_process(net, image):
+    stages = {}
+    layer = timed(stages, "decode", lambda: pixels.decode(image))
+    rgb_low = timed(stages, "downscale", lambda: upsample.downscale(layer.rgb))
+    features = timed(stages, "backbone", lambda: sa.backbone_pyramid(_backbone(), rgb_low))  # uncached: a real pass
+    outputs, probabilities = timed(stages, "head", lambda: sa.predict_low_res(net, features, rgb_low))
+
+    def fit():
+        presets = [upsample.fit_local_affine(rgb_low, out.unsqueeze(0)) for out in outputs]
+        coeffs = torch.cat(presets + [upsample.identity_affine(rgb_low.shape[-2:])], dim=1)
+        base = probabilities if probabilities is not None else torch.ones((1,) + rgb_low.shape[-2:])
+        return upsample.mix_coefficients(coeffs, torch.cat([base, torch.zeros_like(base[:1])]))
+    coeffs = timed(stages, "head", fit)
+    result = timed(stages, "full-res application", lambda: upsample.apply_affine_full(layer.rgb, coeffs))
+    out = timed(stages, "encode", lambda: pixels.encode(result, layer))
+    return stages, out
+
+
+_BACKBONE = []
+
+
+def _backbone():
+    if not _BACKBONE:
+        from backend.models.backbones.efficientnet import load_efficientnet_lite0
+        _BACKBONE.append(load_efficientnet_lite0())
+    return _BACKBONE[0]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--style", default="local-xpro")
+    parser.add_argument("--megapixels", type=float, default=24.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+
+    from backend import models
+    model = models.get("sa-adjust")
+    model.ensure_loaded("cpu")
+    net = model.nets[args.style]
+    image = photo_at(args.megapixels)
+    height, width = image.shape[:2]
+    in_process(net, image[:64, :64])  # warm-up
+
+    def cv_reference(data):
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            cv2.cvtColor(data, cv2.COLOR_RGB2Lab)
+            times.append(time.perf_counter() - start)
+        return min(times)
+    cv_float = cv_reference(image.astype(np.float32) / 255)
+    cv_u8 = cv_reference(image)
+    stages, local = min((in_process(net, image) for _ in range(args.repeat)), key=lambda r: sum(r[0].values()))
+    local_total = sum(stages.values())
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
+    from conftest import start_daemon, stop_daemon
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = start_daemon(pathlib.Path(tmp))
+        try:
+            client = daemon.client()
+            client.adjust(image[:64, :64], style=args.style, model="sa-adjust")
+            remote = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                result = client.adjust(image, style=args.style, model="sa-adjust")
+                remote.append(time.perf_counter() - start)
+            remote_total = min(remote)
+        finally:
+            stop_daemon(daemon)
+    assert np.abs(result.image.astype(int) - local.astype(int)).max() <= 1
+    stages["transfer (daemon - in-process)"] = max(remote_total - local_total, 0.0)
+    application = stages["full-res application"]
+    print("%s, %dx%d (%.1f MP) u8 RGB, torch %s, %d threads" % (args.style, width, height, width * height / 1e6,
+                                                                torch.__version__, torch.get_num_threads()))
+    rows = [(name, seconds) for name, seconds in stages.items()]
+    rows += [("end to end through the daemon", remote_total),
+             ("reference: OpenCV RGB->Lab, float32", cv_float), ("reference: OpenCV RGB->Lab, uint8", cv_u8)]
+    if args.markdown:
+        print("| stage | seconds |\n|---|---|")
+        for name, seconds in rows:
+            print("| %s | %.3f |" % (name, seconds))
+        print("\napplication / OpenCV Lab float32: %.2fx; / uint8: %.2fx" % (application / cv_float, application / cv_u8))
+    else:
+        for name, seconds in rows:
+            print("%-40s %8.3f s" % (name, seconds))
+        print("application / OpenCV Lab float32: %.2fx; / uint8: %.2fx" % (application / cv_float, application / cv_u8))
+
+
+if __name__ == "__main__":
+    main()

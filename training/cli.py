@@ -1,0 +1,133 @@
+"""``semantic-enhance train MODEL ...`` and ``semantic-enhance eval MODEL ...``.
+
+Registered on the main CLI by ``backend/cli.py``; heavy imports happen inside the commands.
+
+    semantic-enhance train sa-adjust --style local-xpro [--data DIR] [--steps 3000] [--variant huber-mt-s]
+    semantic-enhance eval sa-adjust [--style S ...] [--steps 1500] [--retrain]
+"""
+
+import os
+import sys
+
+SA_STYLES = ("foreground-pop-out", "local-xpro", "watercolor")
+TRAIN_CACHE = os.path.join(".cache", "train")
+
+
+def add_parser(subparsers):
+    train = subparsers.add_parser("train", help="train a model's weights")
+    models = train.add_subparsers(dest="model", required=True)
+    p = models.add_parser("sa-adjust", help="Deep Semantics-Aware Photo Adjustment (Nam & Kim 2017)")
+    p.add_argument("--style", required=True, choices=SA_STYLES)
+    p.add_argument("--data", help="pairs folder (default data/pairs/STYLE, built from the corpus if missing)")
+    p.add_argument("--variant", default="huber-mt-s", choices=("mse", "huber", "huber-mt", "huber-mt-s", "global"))
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--k", type=int, help="presets in the adjustment map (default: the paper's 2/4/2)")
+    p.add_argument("--augmentations", type=int, default=4, help="augmented copies per photo (features cached)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
+                                 "shipped one, recorded in the manifest)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.set_defaults(func=run_train_sa_adjust)
+
+    evaluate = subparsers.add_parser("eval", help="evaluate a model on the test split (the paper's table)")
+    models = evaluate.add_subparsers(dest="model", required=True)
+    p = models.add_parser("sa-adjust", help="Table 1 layout: Input, global ceiling, learned global, variants")
+    p.add_argument("--style", action="append", choices=SA_STYLES, help="repeatable; default all three")
+    p.add_argument("--steps", type=int, default=1500, help="training steps of each variant trained for the table")
+    p.add_argument("--retrain", action="store_true", help="retrain variants even when cached")
+    p.add_argument("--json", default=os.path.join("training", "reports", "sa-adjust-table.json"))
+    p.set_defaults(func=run_eval_sa_adjust)
+
+
+def ensure_pairs(style, data=None, log=print):
+    """The pairs of a style; builds the corpus and the pairs when they are missing."""
+    from training.data import corpus, pairs
+
+    if data:
+        return data
+    root = os.path.join(pairs.DEFAULT_PAIRS_ROOT, style)
+    if not os.path.exists(os.path.join(root, pairs.PAIRS_FILE)):
+        if not os.path.exists(os.path.join(corpus.DEFAULT_ROOT, corpus.MANIFEST)):
+            log("no corpus yet: building it (semantic-enhance data corpus)")
+            corpus.build_corpus(log=log)
+        log("no %s pairs yet: building them (semantic-enhance data pairs --style %s)" % (style, style))
+        pairs.build_pairs(style, root, log=log)
+    return root
+
+
+def run_train_sa_adjust(args):
+    from backend import weights
+    from backend.models.sa_adjust import SAAdjust
+    from training.data.pairs import load_split
+    from training.sa_adjust import evaluate, train
+
+    root = ensure_pairs(args.style, args.data)
+    shipped = args.out is None
+    out = args.out or os.path.join(weights.WEIGHTS_DIR, SAAdjust.weights_name(args.style))
+    checkpoint = os.path.join(TRAIN_CACHE, "sa-adjust", args.style, args.variant + ".checkpoint.pt")
+    net, info = train.train(args.style, load_split(root, "train"), out, variant=args.variant, steps=args.steps,
+                            k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
+                            resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    from backend.models.backbones.efficientnet import load_efficientnet_lite0
+    test = load_split(root, "test")
+    table = evaluate.evaluate_style(args.style, test, {args.variant: net}, load_efficientnet_lite0())
+    print("test split (%d photos): input %.2f -> %s %.2f Lab L2" % (len(test), table["input"], args.variant,
+                                                                   table[args.variant]))
+    if shipped:
+        command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d" % (
+            args.style, args.variant, args.steps, args.seed, args.augmentations)
+        weights.record(out, "sa-adjust", SAAdjust.version, {
+            "command": command, "data": "style-program pairs of the package photo corpus (%d train photos)"
+            % len(load_split(root, "train")), "seconds": round(info["seconds"]), "device": info["device"],
+            "backbone": "EfficientNet-Lite0 ImageNet, " + ("fine-tuned at 0.5x lr" if info["finetune"] else "frozen")},
+            {"test_photos": len(test), "input_lab_l2": round(table["input"], 3),
+             "lab_l2": round(table[args.variant], 3)})
+    print("wrote %s" % out)
+
+
+def run_eval_sa_adjust(args):
+    from backend import weights
+    from backend.models.backbones.efficientnet import load_efficientnet_lite0
+    from backend.models.sa_adjust import SAAdjust, SAAdjustNet
+    from training.data.pairs import load_split
+    from training.sa_adjust import evaluate, train
+
+    import json
+
+    styles = args.style or list(SA_STYLES)
+    backbone = load_efficientnet_lite0()
+    results = {}
+    for style in styles:
+        root = ensure_pairs(style)
+        nets = {}
+        for variant in ("global", "mse", "huber", "huber-mt", "huber-mt-s"):
+            path = os.path.join(TRAIN_CACHE, "sa-adjust", style, "%s-%d.safetensors" % (variant, args.steps))
+            if args.retrain or not os.path.exists(path):
+                nets[variant], _ = train.train(style, load_split(root, "train"), path, variant=variant,
+                                               steps=args.steps)
+            else:
+                from safetensors import safe_open
+                with safe_open(path, framework="pt") as handle:
+                    config = json.loads(handle.metadata()["config"])
+                    state = {k: handle.get_tensor(k) for k in handle.keys()}
+                nets[variant] = train.build_net(config)
+                nets[variant].load_state_dict(state)
+                nets[variant].eval()
+        print("%s:" % style)
+        results[style] = evaluate.evaluate_style(style, load_split(root, "test"), nets, backbone)
+        shipped = SAAdjust.weights_name(style)
+        if weights.entry(shipped) is not None:
+            tensors, metadata = weights.load_with_metadata(shipped)
+            net = SAAdjustNet(json.loads(metadata["config"]))
+            net.load_state_dict(tensors)
+            results[style]["shipped"] = evaluate.distances(
+                load_split(root, "test"), lambda image, target: evaluate.run_network(net.eval(), backbone, image))
+    evaluate.save(results, args.json)
+    print(evaluate.format_table(results, styles))
+    print("wrote %s" % args.json)
+
+
+if __name__ == "__main__":
+    sys.exit("use `semantic-enhance train|eval`")

@@ -1,0 +1,1 @@
+"""sa-adjust training, evaluation (Table 1) and baselines."""
