@@ -77,9 +77,16 @@ def _crop_args(procedure):
     procedure.add_boolean_argument("apply-crop", "_Crop the image", "Also crop the image to the best box", False, RW)
 
 
+def _editable_filters(procedure):
+    procedure.add_boolean_argument("editable-filters", "Also as editable _GEGL filters (approximate)",
+                                   "Add a hidden copy of the layer with the stack as non-destructive GEGL filters; "
+                                   "GEGL works in linear light, so it only approximates the result", False, RW)
+
+
 def _progressive_args(procedure):
     procedure.add_int_argument("steps", "_Steps", "Number of filter steps (0: the model's default)", 0, 16, 0, RW)
     _use_selection(procedure)
+    _editable_filters(procedure)
 
 
 def _filters_args(procedure):
@@ -89,6 +96,7 @@ def _filters_args(procedure):
     procedure.add_string_argument("stack-json", "Stack as _text", "The same JSON as text (used instead of the file "
                                   "when given)", "", RW)
     _use_selection(procedure)
+    _editable_filters(procedure)
 
 
 def _backend_args(procedure):
@@ -100,7 +108,7 @@ def _backend_args(procedure):
     procedure.add_boolean_argument("save", "_Remember these settings", "Save them for every entry", True, RW)
 
 
-# name -> (menu label, help, add-arguments); the order is the menu's order
+# name -> (menu label, help, add-arguments); GIMP sorts the menu entries by label
 ENTRIES = {
     "adjust": ("_Auto Adjust…", "Learned local adjustment of the layer in a chosen style, as a new layer",
                _adjust_args),

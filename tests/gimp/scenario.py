@@ -52,7 +52,11 @@ def describe_layers(image, folder, prefix=""):
         _, ox, oy = layer.get_offsets()
         entry = {"name": layer.get_name(), "width": layer.get_width(), "height": layer.get_height(),
                  "offset": [ox, oy], "visible": layer.get_visible(), "group": layer.is_group_layer(),
-                 "parasite": parasite(layer), "has_alpha": layer.has_alpha()}
+                 "parasite": parasite(layer), "has_alpha": layer.has_alpha(), "has_mask": bool(layer.get_mask()),
+                 "filters": [[f.get_name(), f.get_operation_name(),
+                              {p.name: f.get_config().get_property(p.name) for p in f.get_config().list_properties()
+                               if isinstance(f.get_config().get_property(p.name), (int, float, bool))}]
+                             for f in reversed(layer.get_filters() or [])]}  # GIMP lists the last applied first
         if layer.is_group_layer():
             entry["children"] = describe_layers(image, folder, layer)
         else:

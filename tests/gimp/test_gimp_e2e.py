@@ -32,7 +32,7 @@ def main_cases():
     return [
         # 8-bit, the layer smaller than the canvas and offset, a soft selection; the stack from a file.
         {"id": "filters_u8", "file": PHOTO, "procedure": P + "filters", "canvas": [600, 560, 30, 20],
-         "select": ellipse, "args": {"stack-file": "/data/stack.json"}},
+         "select": ellipse, "args": {"stack-file": "/data/stack.json", "editable-filters": True}},
         # 16-bit with alpha (a transparent hole), the layer larger than the canvas, no selection.
         {"id": "filters_u16", "file": PHOTO, "procedure": P + "filters", "precision": "U16_NON_LINEAR",
          "alpha": True, "erase": [0, 0, 64, 48], "canvas": [400, 300, -50, -40], "args": {"stack-json": STACK_TEXT}},
@@ -116,7 +116,13 @@ def test_filters_u8_soft_selection_offset_layer(main_batch, gimp_daemon):
     assert record["report"]["transport"] == "grpc"
     # Debian trixie's GIMP Python: the old protobuf runtime the plug-in must live with.
     assert record["report"]["runtime"]["protobuf"].startswith("4.21")
-    assert [layer["name"] for layer in record["layers"]] == [STACK_NAME, original(record)["name"]]
+    assert [layer["name"] for layer in record["layers"]] == [STACK_NAME, "Editable filters (approximate)",
+                                                             original(record)["name"]]
+    editable = record["layers"][1]
+    assert [(name, operation) for name, operation, _ in editable["filters"]] == [  # in the order applied
+        ("Exposure +0.50 EV", "gegl:exposure"), ("Saturation +50%", "gegl:saturation")]
+    assert editable["filters"][0][2]["exposure"] == pytest.approx(1.1)
+    assert editable["has_mask"] and not editable["visible"] and editable["offset"] == [30, 20]
     layer = record["layers"][0]
     assert (layer["width"], layer["height"], layer["offset"]) == (512, 512, [30, 20])
     assert record["canvas"] == [600, 560]

@@ -38,7 +38,7 @@ def cases():
         {"id": "crop", "file": PHOTO, "procedure": P + "crop", "canvas": CANVAS, "args": {"count": 3}},
         {"id": "crop_apply", "file": PHOTO, "procedure": P + "crop", "args": {"count": 1, "apply-crop": True}},
         {"id": "progressive", "file": PHOTO, "procedure": P + "progressive", "canvas": CANVAS,
-         "args": {"steps": 3}},
+         "args": {"steps": 3, "editable-filters": True}},
     ]
 
 
@@ -147,11 +147,17 @@ def test_progressive_group_one_layer_per_step_result_on_top(replies):
     group = record["layers"][0]
     assert group["group"] and group["name"] == "Progressive Enhance"
     names = [child["name"] for child in group["children"]]
-    assert names == ["Progressive result", "Contrast +0.20", "Gamma 1.10", "Exposure +0.42 EV"]
-    assert [child["visible"] for child in group["children"]] == [True, False, False, False]
+    assert names == ["Progressive result", "Editable filters (approximate)", "Contrast +0.20", "Gamma 1.10",
+                     "Exposure +0.42 EV"]
+    assert [child["visible"] for child in group["children"]] == [True, False, False, False, False]
+    editable = group["children"][1]
+    assert [operation for _, operation, _ in editable["filters"]] == ["gegl:exposure", "gegl:brightness-contrast"]
+    assert editable["filters"][1][2]["contrast"] == pytest.approx(1 + 0.5708 * 0.2)
+    assert editable["parasite"]["left_out"] == ["Gamma 1.10"]
     assert all(child["offset"] == [30, 20] and child["width"] == 512 for child in group["children"])
     labels = [f["label"] for f in group["parasite"]["filter_stack"]["filters"]]
     assert labels == ["Exposure +0.42 EV", "Gamma 1.10", "Contrast +0.20"]
     before = load(record, "before.npy")
-    assert np.array_equal(load(record, group["children"][3]["npy"]), brighter(before, 0.05, 255))
+    assert np.array_equal(load(record, group["children"][4]["npy"]), brighter(before, 0.05, 255))
+    assert np.array_equal(load(record, editable["npy"])[..., :3], before[..., :3])  # the filters do the work
     assert np.array_equal(load(record, group["children"][0]["npy"]), brighter(before, 0.15, 255))

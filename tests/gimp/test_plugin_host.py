@@ -23,6 +23,7 @@ sys.path.insert(0, REPO)
 
 from plugin_gimp import install as installer  # noqa: E402
 from se_plugin import bridge  # noqa: E402
+from se_plugin import gegl_filters  # noqa: E402
 from se_plugin import requests as rq  # noqa: E402
 from se_plugin import settings as se_settings  # noqa: E402
 from se_plugin.transport import BackendError, Client  # noqa: E402
@@ -113,6 +114,20 @@ def test_step_and_map_names():
     assert rq.map_names(images, summary) == [("adjustment_map/0", "Adjustment map 0: sky"),
                                              ("adjustment_map/1", "Adjustment map 1: person")]
     assert rq.map_index("Adjustment map 3: road") == 3 and rq.map_index("Background") is None
+
+
+def test_gegl_plan_maps_what_it_can_and_names_what_it_leaves_out():
+    steps, skipped = gegl_filters.plan({"filters": [
+        {"name": "exposure", "values": [0.5], "label": "Exposure +0.50 EV"},
+        {"name": "tone", "values": [1] * 8, "label": "Tone curve"},
+        {"name": "white_balance", "values": [1.2, 1.0, 0.8], "label": "White balance"},
+        {"name": "bw", "values": [1.0]}]})
+    assert [(label, op) for label, op, _ in steps] == [("Exposure +0.50 EV", "gegl:exposure"),
+                                                       ("White balance", "gegl:channel-mixer"), ("bw", "gegl:saturation")]
+    assert steps[0][2]["exposure"] == pytest.approx(1.1) and steps[2][2]["scale"] == 0.0
+    gains = steps[1][2]
+    assert gains["rr-gain"] > 1 > gains["bb-gain"] and gains["rg-gain"] == 0
+    assert skipped == ["Tone curve"]
 
 
 def test_crop_boxes_follow_the_layer_offsets():

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 from gi.repository import Gimp, GObject
 
+from . import gegl_filters
 from . import pixels as px
 from . import requests as rq
 from .settings import resolve, save
@@ -279,6 +280,8 @@ def progressive(job):
             step = job.add_layer(label, reader.images[role], _transfer(reader, role, job),
                                  dict(parameters, step=index + 1, role=role), group=group)
             step.set_visible(False)  # the result above shows; a step shows when the user turns it on
+        if job.option("editable-filters"):
+            add_editable_filters(job, source, stack, parameters, mask is not None, group=group)
         job.add_layer("Progressive result", result, _transfer(reader, "result", job), parameters, group=group)
         job.report["group"] = group.get_name()
     return job.finish()
@@ -305,12 +308,44 @@ def filters(job):
     reader = job.call(*rq.filters_setup(source, job.layer.transfer, stack, mask), source, mask)
     daemon = rq.parameters(reader.summary)
     labels = rq.stack_labels(daemon.get("filter_stack"), reader.summary.filter_stack)
+    parameters = job.parameters(reader, selection=mask is not None,
+                                filter_stack=daemon.get("filter_stack") or json.loads(stack_text))
     with job.undo_group():
         job.add_layer("Filter stack: %s" % ", ".join(labels), _result(reader), _transfer(reader, "result", job),
-                      job.parameters(reader, selection=mask is not None,
-                                     filter_stack=daemon.get("filter_stack") or json.loads(stack_text)))
+                      parameters)
+        if job.option("editable-filters"):  # inserted just above the source: below the result
+            add_editable_filters(job, source, parameters["filter_stack"], parameters, mask is not None)
     job.report["labels"] = labels
     return job.finish()
+
+
+def add_editable_filters(job, source, stack_json, parameters, masked, group=None):
+    """A hidden copy of the source carrying the stack as GIMP 3 non-destructive GEGL filters (approximate;
+    see gegl_filters), with the selection as a layer mask when the run was limited to it."""
+    steps, skipped = gegl_filters.plan(stack_json)
+    layer = job.add_layer("Editable filters (approximate)", source, job.layer.transfer,
+                          dict(parameters, approximate=True, left_out=skipped), group=group)
+    added = []
+    for label, operation, properties in steps:
+        drawable_filter = Gimp.DrawableFilter.new(layer, operation, label)
+        config = drawable_filter.get_config()
+        for name, value in properties.items():
+            config.set_property(name, value)
+        drawable_filter.update()
+        count = len(layer.get_filters() or [])
+        layer.append_filter(drawable_filter)
+        if len(layer.get_filters() or []) > count:
+            added.append(label)
+        else:  # GIMP refused it as a non-destructive filter
+            skipped.append(label)
+            drawable_filter.delete()
+    if masked:
+        layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+    layer.set_visible(False)
+    px.attach_parameters(layer, dict(parameters, approximate=True, left_out=skipped))
+    job.report["editable_filters"] = added
+    job.report["left_out"] = skipped
+    return layer
 
 
 IMAGE_ENTRIES = {"adjust": adjust, "maps": maps, "personalize": personalize, "aesthetic": aesthetic,
