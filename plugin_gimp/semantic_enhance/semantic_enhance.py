@@ -116,8 +116,8 @@ ENTRIES = {
              _maps_args),
     "personalize": ("_Personalize with Selection or Channel…", "Replace the predicted adjustment map with the "
                     "selection, a channel or painted maps, as a new layer", _personalize_args),
-    "aesthetic": ("Aesthetic _Enhance…", "Aesthetics-driven enhancement (piecewise or deep filtering), as a new layer",
-                  _aesthetic_args),
+    "aesthetic": ("Aesthetic _Enhance…", "Aesthetics-driven enhancement (piecewise or deep filtering), "
+                  "as a new layer", _aesthetic_args),
     "crop": ("_Crop Guide…", "Guides and a selection at the best aesthetic crop, alternatives as paths",
              _crop_args),
     "progressive": ("P_rogressive Enhance…", "An interpretable filter stack found step by step: a layer group with "

@@ -38,8 +38,8 @@ def _brighter(image, amount):
 
 
 def _summary(model, parameters, **fields):
-    return schema.Reply(summary=schema.Summary(model=model, model_version="fake", parameters_json=json.dumps(parameters),
-                                               **fields))
+    summary = schema.Summary(model=model, model_version="fake", parameters_json=json.dumps(parameters), **fields)
+    return schema.Reply(summary=summary)
 
 
 def adjust(requests, context):

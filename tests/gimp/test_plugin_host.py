@@ -122,8 +122,8 @@ def test_gegl_plan_maps_what_it_can_and_names_what_it_leaves_out():
         {"name": "tone", "values": [1] * 8, "label": "Tone curve"},
         {"name": "white_balance", "values": [1.2, 1.0, 0.8], "label": "White balance"},
         {"name": "bw", "values": [1.0]}]})
-    assert [(label, op) for label, op, _ in steps] == [("Exposure +0.50 EV", "gegl:exposure"),
-                                                       ("White balance", "gegl:channel-mixer"), ("bw", "gegl:saturation")]
+    assert [(label, op) for label, op, _ in steps] == [
+        ("Exposure +0.50 EV", "gegl:exposure"), ("White balance", "gegl:channel-mixer"), ("bw", "gegl:saturation")]
     assert steps[0][2]["exposure"] == pytest.approx(1.1) and steps[2][2]["scale"] == 0.0
     gains = steps[1][2]
     assert gains["rr-gain"] > 1 > gains["bb-gain"] and gains["rg-gain"] == 0

@@ -1,7 +1,7 @@
 """What each Filters → Semantic Enhance entry does once GIMP has called it. Needs GIMP.
 
-Every entry follows one path (``run_on_layer``): read the active layer (and the selection or a
-channel) through Gegl, stream it to the daemon with progress in GIMP's bar, then add what came back
+Every entry follows one path (``run_image_entry`` and ``Job``): read the active layer (and the
+selection or a channel) through Gegl, stream it to the daemon with progress in GIMP's bar, add what came back
 as NEW items (layers, a layer group, channels, guides, a selection, paths) inside one undo group,
 each result carrying the parameters that made it as a ``semantic-enhance`` parasite. The original
 layer is never written.
