@@ -32,7 +32,7 @@ def _models(procedure):
                                   _choice(("sa-adjust", "Semantics-aware adjustment (Nam & Kim 2017)"),
                                           ("fcn-stylize", "FCN stylization (Zhu & Yu 2018)")), "sa-adjust", RW)
     procedure.add_string_argument("style", "_Style", "Style name (empty: the model's first style; "
-                                  "Backend… lists them)", "", RW)
+                                  "Backend… lists each model's styles)", "", RW)
 
 
 def _use_selection(procedure):

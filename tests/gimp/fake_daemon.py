@@ -82,6 +82,12 @@ def progressive(requests, context):
     yield _summary("progressive", {"filter_stack": labels}, filter_stack=stack)
 
 
+def list_models(request, context):
+    return schema.ListModelsReply(server_version="fake", device="cpu", models=[
+        schema.ModelInfo(id="sa-adjust", installed=True, styles=["foreground-pop-out", "local-xpro"]),
+        schema.ModelInfo(id="fcn-stylize", installed=True, styles=["cold", "spring"])])
+
+
 def _handler(function, rpc):
     request_class, reply_class, _ = schema.RPCS[rpc]
     return grpc.stream_stream_rpc_method_handler(function, request_deserializer=request_class.FromString,
@@ -90,7 +96,10 @@ def _handler(function, rpc):
 
 class FakeDaemon:
     def __init__(self):
-        handlers = {"Adjust": _handler(adjust, "Adjust"), "Enhance": _handler(enhance, "Enhance"),
+        handlers = {"ListModels": grpc.unary_unary_rpc_method_handler(
+                        list_models, request_deserializer=schema.ListModelsRequest.FromString,
+                        response_serializer=schema.ListModelsReply.SerializeToString),
+                    "Adjust": _handler(adjust, "Adjust"), "Enhance": _handler(enhance, "Enhance"),
                     "Crop": _handler(crop, "Crop"), "Progressive": _handler(progressive, "Progressive")}
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                                   options=[("grpc.max_receive_message_length", 64 << 20)])

@@ -203,8 +203,8 @@ def test_adjust(main_batch, hosted):
     assert (layer["width"], layer["height"]) == (512, 512)
     mask = load(record, "selection.npy")
     before, result = load(record, "before.npy"), load(record, layer["npy"])
-    assert np.array_equal(result[mask == 0], before[mask == 0])
-    assert not np.array_equal(result[mask == 1], before[mask == 1])
+    assert np.abs(result[mask == 0].astype(int) - before[mask == 0]).max() <= 1
+    assert np.abs(result[mask == 1].astype(int) - before[mask == 1]).mean() > 2
     assert_untouched(record)
 
 

@@ -103,6 +103,7 @@ def test_personalize_with_painted_maps_sends_all_k(replies):
     assert layer["name"].startswith("Personalized: ")
     assert layer["parasite"]["daemon"]["mask_channels"] == 3 and layer["parasite"]["daemon"]["mask_role"] == 2
     assert layer["parasite"]["map_source"] == "maps"
+    assert layer["parasite"]["style"] == "foreground-pop-out"  # no style given: the model's first, as listed
 
 
 def test_personalize_with_a_channel_and_presets(replies):

@@ -114,6 +114,8 @@ def test_step_and_map_names():
     assert rq.map_names(images, summary) == [("adjustment_map/0", "Adjustment map 0: sky"),
                                              ("adjustment_map/1", "Adjustment map 1: person")]
     assert rq.map_index("Adjustment map 3: road") == 3 and rq.map_index("Background") is None
+    bare = schema.Summary(map_names=["adjustment_map/0"])  # the daemon's names may just repeat the role
+    assert rq.map_names({"adjustment_map/0": 0}, bare) == [("adjustment_map/0", "Adjustment map 0")]
 
 
 def test_gegl_plan_maps_what_it_can_and_names_what_it_leaves_out():

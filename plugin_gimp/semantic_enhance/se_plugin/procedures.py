@@ -76,6 +76,17 @@ class Job:
     def option(self, name):
         return option(self.config, name)
 
+    def style(self):
+        """The style option; empty means the model's first style, as the daemon lists it."""
+        style = self.option("style").strip()
+        if style:
+            return style
+        try:
+            models = self.client.list_models().models
+        except BackendError:
+            return ""  # the real call will say what is wrong
+        return next((m.styles[0] for m in models if m.id == self.option("model") and m.styles), "")
+
     def selection_mask(self, required=False):
         """The selection as a soft mask over the layer, or None when nothing is selected."""
         if Gimp.Selection.is_empty(self.image):
@@ -145,11 +156,11 @@ def _result(reader):
 # ---- the entries -----------------------------------------------------------------------------
 
 def adjust(job):
-    model, style = job.option("model"), job.option("style").strip()
+    model, style = job.option("model"), job.style()
     source = job.layer.read()
     mask = job.selection_mask() if job.option("use-selection") else None
     reader = job.call(*rq.adjust_setup(source, job.layer.transfer, model, style, mask), source, mask)
-    style = style or rq.parameters(reader.summary).get("style", "") or "default style"
+    style = style or rq.parameters(reader.summary).get("style", "") or "default style"  # a daemon without styles
     with job.undo_group():
         job.add_layer("Auto Adjust: %s (%s)" % (style, model), _result(reader), _transfer(reader, "result", job),
                       job.parameters(reader, style=style, selection=mask is not None))
@@ -157,7 +168,7 @@ def adjust(job):
 
 
 def maps(job):
-    model, style = job.option("model"), job.option("style").strip()
+    model, style = job.option("model"), job.style()
     source = job.layer.read()
     reader = job.call(*rq.adjust_setup(source, job.layer.transfer, model, style, None, return_maps=True), source)
     names = rq.map_names(reader.images, reader.summary)
@@ -173,7 +184,7 @@ def maps(job):
 
 
 def personalize(job):
-    model, style, source_kind = job.option("model"), job.option("style").strip(), job.option("source")
+    model, style, source_kind = job.option("model"), job.style(), job.option("source")
     source = job.layer.read()
     if source_kind == "channel":
         channel = job.option("channel")

@@ -130,6 +130,8 @@ def map_names(images, summary):
     names = []
     for index, role in enumerate(roles):
         title = summary.map_names[index] if index < len(summary.map_names) else ""
+        if title.startswith("adjustment_map/"):  # a bare role says nothing more than the number
+            title = ""
         names.append((role, "Adjustment map %d%s" % (index, (": " + title) if title else "")))
     return names
 
