@@ -1,16 +1,27 @@
 #!/bin/bash
-# Screenshots for plugin_gimp/README.md: the Filters → Semantic Enhance menu and the Auto Adjust dialog,
-# taken from the real GIMP 3 of the test root under Xvfb (the root's xvfb, xdotool and xwd).
+# Screenshots for plugin_gimp/README.md, from the real GIMP 3 of the test root under Xvfb (the root's xvfb,
+# xdotool and xwd): the Filters → Semantic Enhance menu, the Apply Filter Stack dialog, and its result
+# (a real daemon started here, the stack typed into the dialog, OK pressed).
 #   tests/gimp/screenshot_menu.sh [ROOT] [OUTDIR]     (defaults: .cache/gimp-root, plugin_gimp/docs)
 # Needs the plug-in installed in the root (running the GIMP tests does it) and /data/photo.png there.
 # Xvfb runs at depth 16: at depth 24 without a compositor GTK's popup menus paint black.
-# The clicks are screen coordinates of GIMP's default single-window layout at 1280x800; no window manager,
-# so the dialog opens at the top-left corner (cropped from there).
+# The clicks are screen coordinates of GIMP's default single-window layout at 1280x800; there is no
+# window manager, so dialogs open at the top-left corner (cropped from there).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=${1:-$HERE/../../.cache/gimp-root}
-OUT=${2:-$HERE/../../plugin_gimp/docs}
+REPO=$(cd "$HERE/../.." && pwd)
+ROOT=${1:-$REPO/.cache/gimp-root}
+OUT=${2:-$REPO/plugin_gimp/docs}
+PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
+rm -f "$ROOT/data/shot-token"
+PORT=$($PYTHON -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+cd "$REPO"
+$PYTHON -m backend.cli serve --port "$PORT" --device cpu --token-file "$ROOT/data/shot-token" >/tmp/se-shot-daemon.log 2>&1 &
+DAEMON=$!
+trap 'kill $DAEMON 2>/dev/null || true' EXIT
+for i in $(seq 1 60); do [ -s "$ROOT/data/shot-token" ] && break; sleep 1; done
+
 cat > "$ROOT/data/screenshot.sh" <<'INNER'
 #!/bin/bash
 export HOME=/root DISPLAY=:99 LANG=C.UTF-8 PATH=/usr/bin:/bin
@@ -24,19 +35,29 @@ sleep 4
 xdotool mousemove 426 12 click 1; sleep 3          # Filters
 xdotool mousemove 488 490; sleep 3                 # Semantic Enhance ▸
 xwd -root -silent > /data/menu.xwd
-xdotool mousemove 650 490 mousemove 706 540 click 1; sleep 6   # Auto Adjust…
+xdotool mousemove 650 490 mousemove 706 515 click 1; sleep 6   # Apply Filter Stack…
+DIALOG=$(xdotool search --name "Apply Filter Stack" | head -1)
+xdotool windowfocus "$DIALOG"; sleep 1              # no window manager gives it the keyboard
+xdotool mousemove 250 65 click 1; sleep 1          # "Stack as text"
+xdotool type --delay 20 '{"filters": [{"name": "exposure", "values": [0.5]}, {"name": "saturation", "values": [0.5]}]}'
+sleep 1
 xwd -root -silent > /data/dialog.xwd
+xdotool mousemove 346 205 click 1; sleep 10        # OK
+xdotool mousemove 1200 760; sleep 1               # the brush outline off the canvas
+xwd -root -silent > /data/result.xwd
 kill $GIMP; sleep 1; kill -9 $GIMP 2>/dev/null; kill $XVFB
 INNER
 chmod +x "$ROOT/data/screenshot.sh"
-timeout 180 chroot "$ROOT" /data/screenshot.sh
-python3 - "$ROOT/data" "$OUT" "$HERE" <<'PY'
+timeout 240 chroot "$ROOT" /usr/bin/env SEMANTIC_ENHANCE_ADDR="127.0.0.1:$PORT" \
+    SEMANTIC_ENHANCE_TOKEN_FILE=/data/shot-token /data/screenshot.sh
+$PYTHON - "$ROOT/data" "$OUT" "$HERE" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[3])
 from PIL import Image
 from xwd_to_png import read_xwd
 data, out = sys.argv[1:3]
-Image.fromarray(read_xwd(data + "/menu.xwd")[:680, :960].copy()).save(out + "/gimp-menu.png", optimize=True)
-Image.fromarray(read_xwd(data + "/dialog.xwd")[:224, :432].copy()).save(out + "/auto-adjust-dialog.png", optimize=True)
-print("wrote", out + "/gimp-menu.png", out + "/auto-adjust-dialog.png")
+for name, box in (("menu", (680, 960)), ("dialog", (250, 420)), ("result", (680, 910))):
+    Image.fromarray(read_xwd("%s/%s.xwd" % (data, name))[:box[0], :box[1]].copy()).save(
+        "%s/gimp-%s.png" % (out, name), optimize=True)
+print("wrote gimp-menu.png, gimp-dialog.png, gimp-result.png into", out)
 PY
