@@ -39,7 +39,8 @@ xdotool mousemove 650 490 mousemove 706 515 click 1; sleep 6   # Apply Filter St
 DIALOG=$(xdotool search --name "Apply Filter Stack" | head -1)
 xdotool windowfocus "$DIALOG"; sleep 1              # no window manager gives it the keyboard
 xdotool mousemove 250 65 click 1; sleep 1          # "Stack as text"
-xdotool type --delay 20 '{"filters": [{"name": "exposure", "values": [0.5]}, {"name": "saturation", "values": [0.5]}]}'
+xdotool key ctrl+a BackSpace; sleep 1             # GIMP remembers the last run's text
+xdotool type --delay 80 '{"filters": [{"name": "exposure", "values": [0.5]}, {"name": "saturation", "values": [0.5]}]}'
 sleep 1
 xwd -root -silent > /data/dialog.xwd
 xdotool mousemove 346 205 click 1; sleep 10        # OK
