@@ -33,7 +33,8 @@ def add_parser(subparsers):
     models = evaluate.add_subparsers(dest="model", required=True)
     p = models.add_parser("sa-adjust", help="Table 1 layout: Input, global ceiling, learned global, variants")
     p.add_argument("--style", action="append", choices=SA_STYLES, help="repeatable; default all three")
-    p.add_argument("--steps", type=int, default=1500, help="training steps of each variant trained for the table")
+    p.add_argument("--steps", type=int, default=1000, help="training steps of each variant trained for the table")
+    p.add_argument("--augmentations", type=int, default=2, help="augmented copies per photo for the variants")
     p.add_argument("--retrain", action="store_true", help="retrain variants even when cached")
     p.add_argument("--json", default=os.path.join("training", "reports", "sa-adjust-table.json"))
     p.set_defaults(func=run_eval_sa_adjust)
@@ -101,12 +102,15 @@ def run_eval_sa_adjust(args):
     results = {}
     for style in styles:
         root = ensure_pairs(style)
-        nets = {}
+        nets, samples = {}, None
         for variant in ("global", "mse", "huber", "huber-mt", "huber-mt-s"):
-            path = os.path.join(TRAIN_CACHE, "sa-adjust", style, "%s-%d.safetensors" % (variant, args.steps))
+            path = os.path.join(TRAIN_CACHE, "sa-adjust", style, "%s-%d-%d.safetensors"
+                                % (variant, args.steps, args.augmentations))
             if args.retrain or not os.path.exists(path):
+                if samples is None:  # one preparation (backbone passes) shared by the variants
+                    samples = train.prepare_samples(load_split(root, "train"), backbone, args.augmentations)
                 nets[variant], _ = train.train(style, load_split(root, "train"), path, variant=variant,
-                                               steps=args.steps)
+                                               steps=args.steps, samples=samples)
             else:
                 from safetensors import safe_open
                 with safe_open(path, framework="pt") as handle:

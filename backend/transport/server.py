@@ -6,6 +6,7 @@ status codes with a sentence; the daemon keeps serving whatever a client sends.
 """
 
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -16,7 +17,6 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-import json
 
 from .. import __version__, jobs, models
 from ..imaging import pixels

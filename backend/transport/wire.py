@@ -160,8 +160,7 @@ class ReplyReader:
 
     def _close_image(self):
         if self._receiver is not None:
-            image, _ = self._receiver.finish()
-            self.images[self._role] = image.copy() if not image.flags.writeable else image
+            self.images[self._role], _ = self._receiver.finish()
             self._receiver = None
 
     def read(self, replies):

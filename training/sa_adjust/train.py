@@ -191,8 +191,10 @@ def _distributed():
 
 
 def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None, seed=0, augmentations=4,
-          checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None):
-    """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``."""
+          checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None):
+    """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``.
+
+    ``samples`` (from ``prepare_samples``) lets several variants share one preparation of the data."""
     from safetensors.torch import save_file
 
     world, rank = _distributed()
@@ -208,7 +210,9 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     if quiet:
         quiet("sa-adjust %s/%s: preparing %d photos x %d augmentations (%s, backbone %s)"
               % (style, variant, len(pairs_train), augmentations, device, "fine-tuned" if finetune else "frozen"))
-    samples = prepare_samples(pairs_train, backbone, augmentations, cache_features=not finetune, seed=seed, log=quiet)
+    if samples is None:
+        samples = prepare_samples(pairs_train, backbone, augmentations, cache_features=not finetune, seed=seed,
+                                  log=quiet)
     groups = [{"params": net.parameters(), "lr": LEARNING_RATE}]
     if finetune:
         groups.append({"params": backbone.parameters(), "lr": LEARNING_RATE * 0.5})
