@@ -96,3 +96,27 @@ def first_loss(pairs):
     from training.data.pairs import read_image
     return float(np.mean([F.huber_loss(sa.network_lab(read_image(p.input)[None]), sa.network_lab(read_image(p.target)[None]),
                                        delta=trainer.HUBER_DELTA, reduction="none").sum(1).mean() for p in pairs]))
+
+
+def test_data_parallel_training_under_torchrun(tmp_path):
+    """Two processes, gloo, each its own batches with gradients averaged; rank 0 writes the weights."""
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    records = []
+    for i, split in enumerate(["train", "train", "test"]):
+        image = np.asarray(Image.fromarray((rng.random((6, 8, 3)) * 255).astype(np.uint8)).resize((96, 72)))
+        Image.fromarray(image).save(tmp_path / ("in%d.png" % i))
+        Image.fromarray(255 - image).save(tmp_path / ("out%d.png" % i))
+        records.append({"id": "p%d" % i, "split": split, "input": "in%d.png" % i, "target": "out%d.png" % i, "cues": {}})
+    (tmp_path / "pairs.json").write_text(json.dumps({"style": "local-xpro", "size": 96, "cue_names": [], "pairs": records}))
+    out = tmp_path / "ddp.safetensors"
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "backend.cli",
+                          "train", "sa-adjust", "--style", "local-xpro", "--data", str(tmp_path), "--steps", "4",
+                          "--augmentations", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert out.exists() and "test split (1 photos)" in run.stdout
