@@ -140,8 +140,9 @@ def run_case(case):
     for earlier in case.get("before", []):  # e.g. Show Adjustment Maps before personalizing with them
         result = run_procedure(image, layer, earlier["procedure"], earlier.get("args", {}))
         if result.index(0) != Gimp.PDBStatusType.SUCCESS:
-            raise RuntimeError("%s failed: %s" % (earlier["procedure"], result.index(1)))
-    result = run_procedure(image, layer, case["procedure"], case.get("args", {}))
+            break  # recorded as the case's outcome
+    else:
+        result = run_procedure(image, layer, case["procedure"], case.get("args", {}))
     status = result.index(0)
     record = {"id": case["id"], "status": status.value_nick, "message": None, "report": None}
     if status == Gimp.PDBStatusType.SUCCESS:

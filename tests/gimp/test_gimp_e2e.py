@@ -43,13 +43,15 @@ def main_cases():
          "args": {"stack-json": STACK_TEXT}},
         {"id": "filters_no_stack", "file": PHOTO, "procedure": P + "filters", "args": {}},
         {"id": "adjust", "file": PHOTO, "procedure": P + "adjust", "select": ellipse,
-         "args": {"model": "sa-adjust", "style": "foreground-pop-out"}},
+         "args": {"model": "sa-adjust"}},  # no style: the model's first listed style
         {"id": "maps", "file": PHOTO, "procedure": P + "maps", "canvas": [600, 560, 30, 20],
          "args": {"model": "sa-adjust"}},
         {"id": "personalize_selection", "file": PHOTO, "procedure": P + "personalize", "select": ellipse,
          "args": {"selected-preset": 0, "unselected-preset": 1}},
         {"id": "personalize_channel", "file": PHOTO, "procedure": P + "personalize", "extra_channel": "left half",
          "args": {"source": "channel", "channel": "left half"}},
+        {"id": "personalize_maps", "file": PHOTO, "procedure": P + "personalize",
+         "before": [{"procedure": P + "maps"}], "args": {"source": "maps"}},
         {"id": "aesthetic", "file": PHOTO, "procedure": P + "aesthetic", "args": {"method": "piecewise"}},
         {"id": "crop", "file": PHOTO, "procedure": P + "crop", "args": {"count": 3}},
         {"id": "progressive", "file": PHOTO, "procedure": P + "progressive", "args": {"steps": 3}},
@@ -75,8 +77,9 @@ def gimp_daemon(daemon, photo):
 
 @pytest.fixture(scope="module")
 def hosted(gimp_daemon):
+    """{model id: its styles} for the models the daemon can run."""
     with gimp_daemon.client() as client:
-        return {model.id for model in client.models().models if model.installed}
+        return {model.id: list(model.styles) for model in client.models().models if model.installed}
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +202,8 @@ def test_adjust(main_batch, hosted):
         return assert_refused_cleanly(record, "sa-adjust")
     assert record["status"] == "success", record["message"]
     layer = record["layers"][0]
-    assert layer["name"].startswith("Auto Adjust: foreground-pop-out") and layer["parasite"]["model"] == "sa-adjust"
+    assert layer["name"] == "Auto Adjust: %s (sa-adjust)" % hosted["sa-adjust"][0]
+    assert layer["parasite"]["model"] == "sa-adjust"
     assert (layer["width"], layer["height"]) == (512, 512)
     mask = load(record, "selection.npy")
     before, result = load(record, "before.npy"), load(record, layer["npy"])
@@ -220,14 +224,14 @@ def test_maps_become_canvas_sized_channels(main_batch, hosted):
     assert_untouched(record)
 
 
-@pytest.mark.parametrize("case", ["personalize_selection", "personalize_channel"])
+@pytest.mark.parametrize("case", ["personalize_selection", "personalize_channel", "personalize_maps"])
 def test_personalize(main_batch, hosted, case):
     record = main_batch[case]
     if "sa-adjust" not in hosted:
         return assert_refused_cleanly(record, "sa-adjust")
     assert record["status"] == "success", record["message"]
     layer = record["layers"][0]
-    assert layer["name"].startswith("Personalized:")
+    assert layer["name"] == "Personalized: %s (sa-adjust)" % hosted["sa-adjust"][0]
     assert layer["parasite"]["map_source"] == case.split("_")[1]
     assert not np.array_equal(load(record, layer["npy"]), load(record, "before.npy"))
     assert_untouched(record)
