@@ -223,3 +223,18 @@ def test_relay_cancels_the_job_when_the_plugin_dies():
         assert queue.current is None, "the daemon kept working for a client that is gone"
     finally:
         server.stop(1)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "bridge"])
+def test_unix_socket_addresses(tmp_path, transport):
+    from conftest import start_daemon, stop_daemon
+
+    sock = str(tmp_path / "se.sock")
+    running = start_daemon(tmp_path, "--unix", sock)
+    try:
+        for address in ("unix:" + sock, sock):  # the Backend… field takes either
+            client = Client(se_settings.Settings(address, running.token_file, backend_python=sys.executable),
+                            prefer=transport)
+            assert any(model.id == "filters" for model in client.list_models().models)
+    finally:
+        stop_daemon(running)
