@@ -156,12 +156,13 @@ def _failure(procedure, error):
     return _return(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, message=message)
 
 
-def _dialog(procedure, config, title):
+def _dialog(procedure, config, title, names=None):
+    """GIMP's dialog for the procedure's arguments (``names``: which ones; None: all but the standard ones)."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
     GimpUi.init("semantic_enhance")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
-    dialog.fill(None)
+    dialog.fill(names)
     accepted = dialog.run()
     dialog.destroy()
     return accepted
@@ -194,7 +195,7 @@ def run_backend(procedure, config, data):
         from se_plugin.procedures import backend, prefill_backend_dialog
         if interactive:
             prefill_backend_dialog(config)
-            if not _dialog(procedure, config, "Semantic Enhance: Backend"):
+            if not _dialog(procedure, config, "Semantic Enhance: Backend", ["address", "token-file", "token", "save"]):
                 return _return(procedure, Gimp.PDBStatusType.CANCEL)
         report = backend(config, interactive)
     except Exception as error:  # noqa: BLE001

@@ -38,7 +38,9 @@ def install_plugin():
 
     profile = os.path.join(ROOT, PLUGINS_IN_ROOT.lstrip("/"))
     os.makedirs(profile, exist_ok=True)
-    for stale in ("pluginrc",):  # GIMP caches registrations by file time; a stale cache hides new arguments
+    # GIMP caches registrations by file time (a stale cache hides new arguments); saved Backend… settings
+    # from a manual session would point the tests at another daemon.
+    for stale in ("pluginrc", "semantic-enhance-backend.json"):
         path = os.path.join(ROOT, "root/.config/GIMP/3.0", stale)
         if os.path.exists(path):
             os.remove(path)

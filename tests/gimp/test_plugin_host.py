@@ -33,7 +33,7 @@ STACK = {"filters": [{"name": "exposure", "values": [0.5]}, {"name": "contrast",
 
 # ---- settings -------------------------------------------------------------------------------
 
-def test_settings_order_saved_then_environment_then_defaults(tmp_path):
+def test_settings_order_environment_then_saved_then_defaults(tmp_path):
     home = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
     plain = se_settings.resolve(str(tmp_path / "gimp"), environ=home, install_record="/nonexistent")
     assert plain.address == "127.0.0.1:50551" and plain.source == "default"
@@ -43,11 +43,14 @@ def test_settings_order_saved_then_environment_then_defaults(tmp_path):
     from_env = se_settings.resolve(str(tmp_path / "gimp"), environ=environ, install_record="/nonexistent")
     assert (from_env.address, from_env.token_file) == ("unix:/run/se.sock", "/tmp/t")
 
-    path = se_settings.save(str(tmp_path / "gimp"), address="10.0.0.2:6000", token="secret")
+    path = se_settings.save(str(tmp_path / "gimp"), address="10.0.0.2:6000", token_file="/srv/token",
+                            token="secret")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # it may hold a token
-    saved = se_settings.resolve(str(tmp_path / "gimp"), environ=environ, install_record="/nonexistent")
+    saved = se_settings.resolve(str(tmp_path / "gimp"), environ=home, install_record="/nonexistent")
     assert saved.address == "10.0.0.2:6000" and saved.source == "Backend… settings"
-    assert saved.read_token() == "secret" and saved.token_file == "/tmp/t"
+    assert saved.read_token() == "secret" and saved.token_file == "/srv/token"
+    overridden = se_settings.resolve(str(tmp_path / "gimp"), environ=environ, install_record="/nonexistent")
+    assert (overridden.address, overridden.token_file) == ("unix:/run/se.sock", "/tmp/t")
 
 
 def test_grpc_target_accepts_socket_paths():

@@ -389,6 +389,8 @@ def backend(config, interactive):
     client = Client(settings)
     reply = client.list_models()
     text = "Connected to %s through %s.\n%s" % (settings.address, client.transport.name, describe_models(reply))
+    if settings.source.startswith("environment") and not address:
+        text += "\nThe address comes from SEMANTIC_ENHANCE_ADDR, which overrides saved settings."
     report = {"procedure": "Backend", "transport": client.transport.name, "settings": settings.describe(),
               "models": [{"id": m.id, "installed": m.installed, "styles": list(m.styles)} for m in reply.models],
               "text": text}

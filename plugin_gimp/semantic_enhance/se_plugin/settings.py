@@ -1,12 +1,14 @@
 """Where the daemon is and how to prove who we are: address, token, and the backend's Python.
 
-Resolution order, the same as the command-line client's plus the plug-in's own saved settings:
-  1. what the user saved in Filters → Semantic Enhance → Backend… (``backend.json`` in GIMP's
-     profile folder);
-  2. the environment: ``SEMANTIC_ENHANCE_ADDR`` ("127.0.0.1:50551" or "unix:/path/sock"),
-     ``SEMANTIC_ENHANCE_TOKEN_FILE``;
+Resolution order, the command-line client's (flags, environment, user config), with the Backend…
+dialog's saved settings as the user config:
+  1. the environment: ``SEMANTIC_ENHANCE_ADDR`` ("127.0.0.1:50551" or "unix:/path/sock"),
+     ``SEMANTIC_ENHANCE_TOKEN_FILE`` (a deliberate override for a session);
+  2. what the user saved in Filters → Semantic Enhance → Backend… (``semantic-enhance-backend.json``
+     in GIMP's profile folder);
   3. the defaults: 127.0.0.1:50551 and ``$XDG_CONFIG_HOME/semantic-enhance/token``
      (else ``~/.config/semantic-enhance/token``), the file ``semantic-enhance serve`` writes.
+The Backend… entry's own arguments come before all of these, for its connection test.
 
 ``install-gimp-plugin`` writes ``install.json`` next to the plug-in with the backend's interpreter,
 which runs the gRPC relay when GIMP's own Python has no usable grpcio.
@@ -70,11 +72,11 @@ def resolve(profile_dir=None, environ=None, install_record=INSTALL_RECORD):
     saved = _read_json(saved_settings_path(profile_dir)) if profile_dir else {}
     installed = _read_json(install_record)
     address, source = DEFAULT_ADDRESS, "default"
-    if environ.get("SEMANTIC_ENHANCE_ADDR"):
-        address, source = environ["SEMANTIC_ENHANCE_ADDR"], "environment (SEMANTIC_ENHANCE_ADDR)"
     if saved.get("address"):
         address, source = saved["address"], "Backend… settings"
-    token_file = saved.get("token_file") or environ.get("SEMANTIC_ENHANCE_TOKEN_FILE") or default_token_file(environ)
+    if environ.get("SEMANTIC_ENHANCE_ADDR"):
+        address, source = environ["SEMANTIC_ENHANCE_ADDR"], "environment (SEMANTIC_ENHANCE_ADDR)"
+    token_file = environ.get("SEMANTIC_ENHANCE_TOKEN_FILE") or saved.get("token_file") or default_token_file(environ)
     backend_python = environ.get("SEMANTIC_ENHANCE_PYTHON") or installed.get("backend_python", "")
     return Settings(address, os.path.expanduser(token_file), saved.get("token", ""), source, backend_python)
 
