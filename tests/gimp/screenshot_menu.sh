@@ -1,9 +1,9 @@
 #!/bin/bash
 # Screenshots for plugin_gimp/README.md, from the real GIMP 3 of the test root under Xvfb (the root's xvfb,
-# xdotool and xwd): the Filters → Semantic Enhance menu, the Apply Filter Stack dialog, and its result
-# (a real daemon started here, the stack typed into the dialog, OK pressed).
+# xdotool and xwd): the Filters → Semantic Enhance menu, the Apply Filter Stack dialog, its result (a real
+# daemon started here, the stack typed into the dialog, OK pressed), and Backend…'s connection test.
 #   tests/gimp/screenshot_menu.sh [ROOT] [OUTDIR]     (defaults: .cache/gimp-root, plugin_gimp/docs)
-# Needs the plug-in installed in the root (running the GIMP tests does it) and /data/photo.png there.
+# Installs the plug-in from this checkout into the root; needs /data/photo.png there (the GIMP tests put it).
 # Xvfb runs at depth 16: at depth 24 without a compositor GTK's popup menus paint black.
 # The clicks are screen coordinates of GIMP's default single-window layout at 1280x800; there is no
 # window manager, so dialogs open at the top-left corner (cropped from there).
@@ -14,6 +14,8 @@ ROOT=${1:-$REPO/.cache/gimp-root}
 OUT=${2:-$REPO/plugin_gimp/docs}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
+# the plug-in as it is in this checkout, no saved Backend… settings
+SEMANTIC_ENHANCE_GIMP_ROOT="$ROOT" $PYTHON -c "import sys; sys.path.insert(0, '$HERE'); import harness; harness.install_plugin()"
 rm -f "$ROOT/data/shot-token"
 PORT=$($PYTHON -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 cd "$REPO"
@@ -46,6 +48,17 @@ xwd -root -silent > /data/dialog.xwd
 xdotool mousemove 346 205 click 1; sleep 10        # OK
 xdotool mousemove 1200 760; sleep 1               # the brush outline off the canvas
 xwd -root -silent > /data/result.xwd
+kill $GIMP; sleep 1; kill -9 $GIMP 2>/dev/null    # a fresh GIMP: the filter history now shifts the menu
+gimp-3.0 --no-splash /data/photo.png >/tmp/gimp-gui.log 2>&1 &
+GIMP=$!
+for i in $(seq 1 90); do xdotool search --name "photo" >/dev/null 2>&1 && break; sleep 1; done
+sleep 4
+xdotool mousemove 426 12 click 1; sleep 3
+xdotool mousemove 488 490; sleep 3
+xdotool mousemove 650 490 mousemove 706 565 click 1; sleep 6   # Backend…
+xdotool windowfocus "$(xdotool search --name "Backend" | head -1)"; sleep 1
+xdotool key Return; sleep 6                        # OK: the connection test's message
+xwd -root -silent > /data/backend.xwd
 kill $GIMP; sleep 1; kill -9 $GIMP 2>/dev/null; kill $XVFB
 INNER
 chmod +x "$ROOT/data/screenshot.sh"
@@ -57,8 +70,8 @@ sys.path.insert(0, sys.argv[3])
 from PIL import Image
 from xwd_to_png import read_xwd
 data, out = sys.argv[1:3]
-for name, box in (("menu", (680, 960)), ("dialog", (250, 420)), ("result", (680, 910))):
+for name, box in (("menu", (680, 960)), ("dialog", (250, 420)), ("result", (680, 910)), ("backend", (232, 636))):
     Image.fromarray(read_xwd("%s/%s.xwd" % (data, name))[:box[0], :box[1]].copy()).save(
         "%s/gimp-%s.png" % (out, name), optimize=True)
-print("wrote gimp-menu.png, gimp-dialog.png, gimp-result.png into", out)
+print("wrote gimp-menu.png, gimp-dialog.png, gimp-result.png, gimp-backend.png into", out)
 PY

@@ -413,8 +413,7 @@ def prefill_style(config):
 
 
 def prefill_backend_dialog(config):
+    """Show the settings in use (GIMP would show the last values typed, which may no longer apply)."""
     settings = resolve(Gimp.directory())
-    if not option(config, "address"):
-        config.set_property("address", settings.address)
-    if not option(config, "token-file"):
-        config.set_property("token-file", settings.token_file)
+    config.set_property("address", settings.address)
+    config.set_property("token-file", settings.token_file)
