@@ -24,6 +24,7 @@ def add_parser(subparsers):
     p.add_argument("--k", type=int, help="presets in the adjustment map (default: the paper's 2/4/2)")
     p.add_argument("--augmentations", type=int, default=4, help="augmented copies per photo (features cached)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
     p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
                                  "shipped one, recorded in the manifest)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -68,7 +69,7 @@ def run_train_sa_adjust(args):
     checkpoint = os.path.join(TRAIN_CACHE, "sa-adjust", args.style, args.variant + ".checkpoint.pt")
     net, info = train.train(args.style, load_split(root, "train"), out, variant=args.variant, steps=args.steps,
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
-                            resume=args.resume)
+                            resume=args.resume, learning_rate=args.lr)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
@@ -77,8 +78,8 @@ def run_train_sa_adjust(args):
     print("test split (%d photos): input %.2f -> %s %.2f Lab L2" % (len(test), table["input"], args.variant,
                                                                    table[args.variant]))
     if shipped:
-        command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d" % (
-            args.style, args.variant, args.steps, args.seed, args.augmentations)
+        command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d --lr %g" % (
+            args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr)
         weights.record(out, "sa-adjust", SAAdjust.version, {
             "command": command, "data": "style-program pairs of the package photo corpus (%d train photos)"
             % len(load_split(root, "train")), "seconds": round(info["seconds"]), "device": info["device"],

@@ -191,7 +191,8 @@ def _distributed():
 
 
 def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None, seed=0, augmentations=4,
-          checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None):
+          checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None,
+          learning_rate=LEARNING_RATE):
     """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``.
 
     ``samples`` (from ``prepare_samples``) lets several variants share one preparation of the data."""
@@ -213,9 +214,9 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     if samples is None:
         samples = prepare_samples(pairs_train, backbone, augmentations, cache_features=not finetune, seed=seed,
                                   log=quiet)
-    groups = [{"params": net.parameters(), "lr": LEARNING_RATE}]
+    groups = [{"params": net.parameters(), "lr": learning_rate}]
     if finetune:
-        groups.append({"params": backbone.parameters(), "lr": LEARNING_RATE * 0.5})
+        groups.append({"params": backbone.parameters(), "lr": learning_rate * 0.5})
     optimiser = torch.optim.Adam(groups)
     moving_average = torch.full((config["k"],), 1.0 / config["k"])
     start_step = 0
