@@ -2,7 +2,7 @@
 
 GIMP runs with ``chroot ROOT gimp-console-3.0 -i --batch-interpreter=python-fu-eval``; the root shares
 the host's network, so the plug-in inside reaches the daemon the test started on 127.0.0.1. Files
-are exchanged through ROOT/data (``/data`` inside). Building the root: tests/gimp/setup_gimp_root.sh
+are exchanged through ROOT/data (``/data`` inside), one folder per GIMP batch under ``data/runs``. Building the root: tests/gimp/setup_gimp_root.sh
 (``make gimp-root``).
 """
 
@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,11 +55,16 @@ def prepare_hidden_grpc():
         handle.write('raise ImportError("grpcio is hidden from GIMP\'s Python by the test")\n')
 
 
-def fresh_out():
-    out = os.path.join(DATA, "out")
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    return out
+def fresh_run_dir():
+    """A folder of its own under ROOT/data for one GIMP batch (other sessions may share the root);
+    runs older than two hours are cleared."""
+    runs = os.path.join(DATA, "runs")
+    os.makedirs(runs, exist_ok=True)
+    for name in os.listdir(runs):
+        path = os.path.join(runs, name)
+        if time.time() - os.path.getmtime(path) > 7200:
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix="%d-" % os.getpid(), dir=runs)
 
 
 def run_gimp(script_path_in_root, env=None, timeout=600):
@@ -73,20 +79,23 @@ def run_gimp(script_path_in_root, env=None, timeout=600):
 
 
 def run_cases(cases, env=None):
-    """Write the cases, run tests/gimp/scenario.py in GIMP, return {case id: record}."""
-    out = fresh_out()
-    with open(os.path.join(DATA, "cases.json"), "w") as handle:
+    """Write the cases, run tests/gimp/scenario.py in GIMP, return {case id: record}.
+
+    Each record's ``folder`` holds what the scenario saved for that case (.npy pixels, XCF)."""
+    run = fresh_run_dir()
+    inside = "/" + os.path.relpath(run, ROOT)
+    with open(os.path.join(run, "cases.json"), "w") as handle:
         json.dump(cases, handle)
     shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenario.py"),
-                os.path.join(DATA, "scenario.py"))
-    code, output, seconds = run_gimp("/data/scenario.py", env)
-    results = os.path.join(out, "results.json")
+                os.path.join(run, "scenario.py"))
+    code, output, seconds = run_gimp(inside + "/scenario.py", dict(env or {}, SE_SCENARIO_DIR=inside))
+    results = os.path.join(run, "results.json")
     if not os.path.exists(results):
         raise AssertionError("GIMP exited %d without results (%.1f s):\n%s" % (code, seconds, output[-6000:]))
     with open(results) as handle:
         records = {record["id"]: record for record in json.load(handle)}
     for record in records.values():
-        record["folder"] = os.path.join(out, record["id"])
+        record["folder"] = os.path.join(run, record["id"])
         record["gimp_output"] = output
         record["gimp_seconds"] = seconds
     return records

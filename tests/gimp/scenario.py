@@ -1,10 +1,10 @@
-"""Runs inside a real GIMP 3 (python-fu-eval batch): executes the cases of /data/cases.json through the PDB.
+"""Runs inside a real GIMP 3 (python-fu-eval batch): executes the cases of $SE_SCENARIO_DIR/cases.json.
 
 For each case: open the photo, shape the layer (offset, canvas bigger or smaller than the layer,
 alpha, precision), set a selection, call the procedure non-interactively, save the image as XCF, and
 record everything the host test asserts on: status and message, the report, every layer (name,
 size, offsets, parasite, pixels as .npy), channels, guides, paths, the selection. Written to
-/data/out/<case id>/. Deliberately independent of the plug-in's own modules.
+$SE_SCENARIO_DIR/<case id>/ and results.json. Deliberately independent of the plug-in's own modules.
 """
 
 import json
@@ -15,8 +15,8 @@ import numpy as np
 from gi.repository import Gegl, Gimp, Gio
 
 Gegl.init(None)
-CASES = json.load(open("/data/cases.json"))
-OUT = "/data/out"
+OUT = os.environ["SE_SCENARIO_DIR"]  # a folder of its own inside the root, made by tests/gimp/harness.py
+CASES = json.load(open(os.path.join(OUT, "cases.json")))
 
 
 def sample(image):

@@ -25,6 +25,7 @@ STACK_NAME = "Filter stack: Exposure +0.50 EV, Saturation +50%"
 STACK_TEXT = json.dumps(STACK)
 PHOTO = "/data/photo.png"
 P = "plug-in-semantic-enhance-"
+TOKEN = "/data/token-%d" % os.getpid()  # inside the root; other sessions may share it
 
 
 def main_cases():
@@ -65,7 +66,7 @@ def main_cases():
 def gimp_daemon(daemon, photo):
     """The real daemon (tests/conftest.py), its token where GIMP can read it, the photo, the plug-in."""
     os.makedirs(harness.DATA, exist_ok=True)
-    shutil.copy(daemon.token_file, os.path.join(harness.DATA, "token"))
+    shutil.copy(daemon.token_file, os.path.join(harness.DATA, os.path.basename(TOKEN)))
     from PIL import Image
     Image.fromarray(photo).save(os.path.join(harness.DATA, "photo.png"))
     with open(os.path.join(harness.DATA, "stack.json"), "w") as handle:
@@ -84,7 +85,7 @@ def hosted(gimp_daemon):
 
 @pytest.fixture(scope="module")
 def main_batch(gimp_daemon):
-    return harness.run_cases(main_cases(), harness.daemon_env(gimp_daemon.address, "/data/token"))
+    return harness.run_cases(main_cases(), harness.daemon_env(gimp_daemon.address, TOKEN))
 
 
 def load(record, name):
@@ -296,7 +297,7 @@ def test_backend_with_a_wrong_token_says_so(main_batch):
 # ---- transport: grpcio hidden, daemon down ---------------------------------------------------
 
 def test_grpcio_hidden_falls_back_to_the_relay(gimp_daemon):
-    env = dict(harness.daemon_env(gimp_daemon.address, "/data/token"), PYTHONPATH=harness.HIDE_GRPC)
+    env = dict(harness.daemon_env(gimp_daemon.address, TOKEN), PYTHONPATH=harness.HIDE_GRPC)
     cases = [{"id": "hidden", "file": PHOTO, "procedure": P + "filters", "args": {"stack-json": STACK_TEXT}},
              {"id": "hidden_down", "file": PHOTO, "procedure": P + "backend",
               "args": {"save": False, "address": "127.0.0.1:%d" % free_port()}}]
@@ -325,7 +326,7 @@ def test_daemon_down_is_a_clean_error(gimp_daemon):
     cases = [{"id": "down_filters", "file": PHOTO, "procedure": P + "filters", "args": {"stack-json": STACK_TEXT}},
              {"id": "down_adjust", "file": PHOTO, "procedure": P + "adjust", "select": {"kind": "rect",
                                                                                       "box": [10, 10, 100, 100]}}]
-    records = harness.run_cases(cases, harness.daemon_env(address, "/data/token"))
+    records = harness.run_cases(cases, harness.daemon_env(address, TOKEN))
     for record in records.values():
         assert record["status"] == "execution-error", record
         assert "Cannot reach the Semantic Enhance daemon at %s" % address in record["message"]
@@ -334,13 +335,17 @@ def test_daemon_down_is_a_clean_error(gimp_daemon):
         assert_untouched(record)
 
 
-def _plugin_pids():
+def _plugin_pids(marker):
+    """The plug-in processes of OUR GIMP batch (its environment carries our token path)."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open("/proc/%s/cmdline" % entry, "rb") as handle:
-                    if b"semantic_enhance.py" in handle.read():
+                    if b"semantic_enhance.py" not in handle.read():
+                        continue
+                with open("/proc/%s/environ" % entry, "rb") as handle:
+                    if marker.encode() in handle.read().split(b"\0"):
                         pids.append(int(entry))
             except OSError:
                 pass
@@ -358,15 +363,16 @@ def test_cancel_in_gimp_stops_the_daemons_job(gimp_daemon):
 
     server, client = embedded()
     try:
-        with open(os.path.join(harness.DATA, "token-embedded"), "w") as handle:
+        token_file = "token-%d" % os.getpid()
+        with open(os.path.join(harness.DATA, token_file), "w") as handle:
             handle.write(client.metadata[0][1].split(" ", 1)[1])
+        env = harness.daemon_env(server.address, "/data/" + token_file)
         heavy = json.dumps({"filters": [{"name": "tone", "values": [1, 2, 1, 1, 1, 1, 1, 0.5]},
                                         {"name": "color", "values": [1.05] * 24}]})
         cases = [{"id": "cancelled", "file": PHOTO, "procedure": P + "filters", "scale": [6000, 6000],
                   "args": {"stack-json": heavy}}]
         outcome = {}
-        batch = threading.Thread(target=lambda: outcome.update(harness.run_cases(
-            cases, harness.daemon_env(server.address, "/data/token-embedded"))))
+        batch = threading.Thread(target=lambda: outcome.update(harness.run_cases(cases, env)))
         batch.start()
         queue = server.service.queue
         deadline = time.time() + 120
@@ -374,7 +380,7 @@ def test_cancel_in_gimp_stops_the_daemons_job(gimp_daemon):
             time.sleep(0.02)
         job = queue.current
         assert job is not None, "the job never reached the daemon"
-        killed = _plugin_pids()
+        killed = _plugin_pids("SEMANTIC_ENHANCE_TOKEN_FILE=" + env["SEMANTIC_ENHANCE_TOKEN_FILE"])
         assert killed
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
