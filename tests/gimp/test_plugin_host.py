@@ -241,3 +241,12 @@ def test_unix_socket_addresses(tmp_path, transport):
             assert any(model.id == "filters" for model in client.list_models().models)
     finally:
         stop_daemon(running)
+
+
+def test_a_relay_that_dies_says_why(daemon, tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'relay: grpc is not installed here' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    with pytest.raises(BackendError) as error:
+        Client(_settings(daemon, backend_python=str(broken)), prefer="bridge").list_models()
+    assert "stopped unexpectedly" in str(error.value) and "grpc is not installed here" in str(error.value)

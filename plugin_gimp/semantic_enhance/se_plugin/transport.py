@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 
 from . import bridge, schema, wire
@@ -113,12 +114,16 @@ class BridgeTransport(Transport):
         # GIMP may point PYTHONPATH/PYTHONHOME at its own bundled Python; the relay runs in the backend's.
         environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        errors = tempfile.TemporaryFile()  # not a pipe: a chatty relay must never block on a full one
         process = subprocess.Popen([python, os.path.abspath(bridge.__file__)], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ,
-                                   creationflags=flags)
+                                   stdout=subprocess.PIPE, stderr=errors, env=environ, creationflags=flags)
+        process.errors = errors
         spec = {"target": grpc_target(self.settings.address), "method": schema.method_path(rpc),
                 "unary": unary, "metadata": self.metadata(), "timeout": timeout}
-        bridge.write_frame(process.stdin, b"C", json.dumps(spec).encode("utf-8"))
+        try:
+            bridge.write_frame(process.stdin, b"C", json.dumps(spec).encode("utf-8"))
+        except OSError:
+            pass  # reported when the replies are read
         return process
 
     def _replies(self, process):
@@ -133,11 +138,13 @@ class BridgeTransport(Transport):
                         raise BackendError(status["code"], explain(status["code"], status["details"], self.settings))
                     return
                 else:
-                    error = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
+                    process.wait(timeout=10)
+                    process.errors.seek(0)
+                    error = process.errors.read().decode("utf-8", "replace").strip().splitlines()
                     raise BackendError("INTERNAL", "The gRPC relay (%s) stopped unexpectedly: %s"
                                        % (self.settings.backend_python, error[-1] if error else "no message"))
         finally:
-            for pipe in (process.stdin, process.stdout, process.stderr):
+            for pipe in (process.stdin, process.stdout, process.errors):
                 try:
                     pipe.close()
                 except OSError:
@@ -149,8 +156,11 @@ class BridgeTransport(Transport):
 
     def unary(self, rpc, request, timeout=LIST_TIMEOUT_S):
         process = self._start(rpc, True, timeout)
-        bridge.write_frame(process.stdin, b"M", request)
-        process.stdin.flush()
+        try:
+            bridge.write_frame(process.stdin, b"M", request)
+            process.stdin.flush()
+        except OSError:  # BrokenPipeError: the relay ended already; its status or stderr says why
+            pass
         replies = list(self._replies(process))
         return replies[0]
 
@@ -165,8 +175,8 @@ class BridgeTransport(Transport):
                     bridge.write_frame(process.stdin, b"M", request)
                 bridge.write_frame(process.stdin, b"E", b"")
                 process.stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                pass  # the relay ended early; its status frame says why
+            except (OSError, ValueError):
+                pass  # the relay ended early; its status frame (or its stderr) says why
             except Exception as error:  # noqa: BLE001  (reported after the replies)
                 failure.append(error)
 
