@@ -48,11 +48,15 @@ def install_plugin():
     return install(profile, backend_python=ROOT_PYTHON)
 
 
+HIDE_PROTOBUF = "/data/hide-protobuf"  # a regular "google" package that shadows protobuf's namespace
+
+
 def prepare_hidden_grpc():
-    package = os.path.join(DATA, "hide-grpc", "grpc")
-    os.makedirs(package, exist_ok=True)
-    with open(os.path.join(package, "__init__.py"), "w") as handle:
-        handle.write('raise ImportError("grpcio is hidden from GIMP\'s Python by the test")\n')
+    for folder, package in (("hide-grpc", "grpc"), ("hide-protobuf", "google")):
+        path = os.path.join(DATA, folder, package)
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "__init__.py"), "w") as handle:
+            handle.write('raise ImportError("%s is hidden from GIMP\'s Python by the test")\n' % package)
 
 
 def fresh_run_dir():

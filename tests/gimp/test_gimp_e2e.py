@@ -315,6 +315,15 @@ def test_grpcio_hidden_falls_back_to_the_relay(gimp_daemon):
     assert down["status"] == "execution-error" and "semantic-enhance serve" in down["message"]
 
 
+def test_without_protobuf_the_menu_still_loads_and_says_what_is_missing(gimp_daemon):
+    env = dict(harness.daemon_env(gimp_daemon.address, TOKEN), PYTHONPATH=harness.HIDE_PROTOBUF)
+    cases = [{"id": "no_protobuf", "file": PHOTO, "procedure": P + "filters", "args": {"stack-json": STACK_TEXT}}]
+    record = harness.run_cases(cases, env)["no_protobuf"]
+    assert record["status"] == "execution-error"
+    assert "needs numpy and protobuf" in record["message"] and "python3-protobuf" in record["message"]
+    assert new_layers(record) == []
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
