@@ -63,6 +63,13 @@ def describe_layers(image, folder, prefix=""):
             key = "%s%d" % ((layer.get_parent().get_name() + "-") if layer.get_parent() else "", index)
             entry["npy"] = key.replace(" ", "_") + ".npy"
             np.save(os.path.join(folder, entry["npy"]), read_drawable(layer, 4))
+            if entry["filters"]:  # what its non-destructive filters render, from a merged copy
+                copy = layer.copy()
+                image.insert_layer(copy, None, 0)
+                copy.merge_filters()
+                entry["rendered_npy"] = "rendered-" + entry["npy"]
+                np.save(os.path.join(folder, entry["rendered_npy"]), read_drawable(copy, 4))
+                image.remove_layer(copy)
         layers.append(entry)
     return layers
 
