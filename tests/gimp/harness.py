@@ -68,7 +68,17 @@ def fresh_run_dir():
         path = os.path.join(runs, name)
         if time.time() - os.path.getmtime(path) > 7200:
             shutil.rmtree(path, ignore_errors=True)
-    return tempfile.mkdtemp(prefix="%d-" % os.getpid(), dir=runs)
+    run = tempfile.mkdtemp(prefix="%d-" % os.getpid(), dir=runs)
+    RUNS.append(run)
+    return run
+
+
+RUNS = []  # this process's run folders, removed by cleanup_runs() when a test module is done
+
+
+def cleanup_runs():
+    while RUNS:
+        shutil.rmtree(RUNS.pop(), ignore_errors=True)
 
 
 def run_gimp(script_path_in_root, env=None, timeout=600):

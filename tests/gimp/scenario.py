@@ -46,7 +46,7 @@ def parasite(item, name="semantic-enhance"):
     return json.loads(bytes(found.get_data()).decode("utf-8")) if found else None
 
 
-def describe_layers(image, folder, prefix=""):
+def describe_layers(image, folder, prefix="", light=False):
     layers = []
     for index, layer in enumerate(image.get_layers() if not prefix else prefix.get_children()):
         _, ox, oy = layer.get_offsets()
@@ -58,8 +58,8 @@ def describe_layers(image, folder, prefix=""):
                                if isinstance(f.get_config().get_property(p.name), (int, float, bool))}]
                              for f in reversed(layer.get_filters() or [])]}  # GIMP lists the last applied first
         if layer.is_group_layer():
-            entry["children"] = describe_layers(image, folder, layer)
-        else:
+            entry["children"] = describe_layers(image, folder, layer, light)
+        elif not light:
             key = "%s%d" % ((layer.get_parent().get_name() + "-") if layer.get_parent() else "", index)
             entry["npy"] = key.replace(" ", "_") + ".npy"
             np.save(os.path.join(folder, entry["npy"]), read_drawable(layer, 4))
@@ -136,7 +136,9 @@ def run_case(case):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["file"]))
     layer = image.get_layers()[0]
     shape_layer(image, layer, case)
-    np.save(os.path.join(folder, "before.npy"), read_drawable(layer, 4))
+    light = case.get("light")  # a huge layer: record no pixels
+    if not light:
+        np.save(os.path.join(folder, "before.npy"), read_drawable(layer, 4))
     selection = image.get_selection()
     if not Gimp.Selection.is_empty(image):
         _, ox, oy = layer.get_offsets()
@@ -156,9 +158,9 @@ def run_case(case):
         record["report"] = json.loads(result.index(1) or "null")
     else:
         record["message"] = result.index(1) if result.length() > 1 else None
-    record["original_after"] = "after.npy"
-    np.save(os.path.join(folder, "after.npy"), read_drawable(layer, 4))
-    record["layers"] = describe_layers(image, folder)
+    if not light:
+        np.save(os.path.join(folder, "after.npy"), read_drawable(layer, 4))
+    record["layers"] = describe_layers(image, folder, light=light)
     record["channels"] = [{"name": c.get_name(), "parasite": parasite(c)} for c in image.get_channels()]
     for index, channel in enumerate(image.get_channels()):
         np.save(os.path.join(folder, "channel%d.npy" % index), read_drawable(channel, 1))
@@ -173,7 +175,7 @@ def run_case(case):
     record["canvas"] = [image.get_width(), image.get_height()]
     record["precision"] = image.get_precision().value_nick
     record["image_parasite"] = parasite(image, "semantic-enhance-crop")
-    if case.get("save_xcf", True) and status == Gimp.PDBStatusType.SUCCESS:
+    if case.get("save_xcf", True) and status == Gimp.PDBStatusType.SUCCESS and not light:
         path = os.path.join(folder, "result.xcf")
         Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path), None)
         reloaded = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))

@@ -62,6 +62,12 @@ def main_cases():
     ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def run_folders():
+    yield
+    harness.cleanup_runs()
+
+
 @pytest.fixture(scope="module")
 def gimp_daemon(daemon, photo):
     """The real daemon (tests/conftest.py), its token where GIMP can read it, the photo, the plug-in."""
@@ -384,7 +390,7 @@ def test_cancel_in_gimp_stops_the_daemons_job(gimp_daemon):
         heavy = json.dumps({"filters": [{"name": "tone", "values": [1, 2, 1, 1, 1, 1, 1, 0.5]},
                                         {"name": "color", "values": [1.05] * 24}]})
         cases = [{"id": "cancelled", "file": PHOTO, "procedure": P + "filters", "scale": [6000, 6000],
-                  "args": {"stack-json": heavy}}]
+                  "light": True, "args": {"stack-json": heavy}}]
         outcome = {}
         batch = threading.Thread(target=lambda: outcome.update(harness.run_cases(cases, env)))
         batch.start()

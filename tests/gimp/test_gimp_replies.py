@@ -42,6 +42,12 @@ def cases():
     ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def run_folders():
+    yield
+    harness.cleanup_runs()
+
+
 @pytest.fixture(scope="module")
 def replies(photo):
     from PIL import Image
