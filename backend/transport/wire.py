@@ -149,10 +149,11 @@ def request_messages(request_class, setup, image, mask=None):
 
 
 class ReplyReader:
-    """Collects a reply stream: images by role, the summary, and progress through a callback."""
+    """Collects a reply stream: images and their transfers by role, the summary, progress through a callback."""
 
     def __init__(self, on_progress=None):
         self.images = {}
+        self.transfers = {}  # role -> schema.PERCEPTUAL or schema.LINEAR
         self.summary = None
         self.on_progress = on_progress
         self._receiver = None
@@ -172,6 +173,7 @@ class ReplyReader:
             elif kind == "image":
                 self._close_image()
                 self._role = reply.image.role or "result"
+                self.transfers[self._role] = reply.image.transfer or schema.PERCEPTUAL
                 self._receiver = Receiver(reply.image, max_pixels=1 << 62)
             elif kind == "chunk":
                 if self._receiver is None:

@@ -204,19 +204,6 @@ def open_transport(settings, prefer=None):
     return BridgeTransport(settings)
 
 
-class ReplyReader(wire.ReplyReader):
-    """``wire.ReplyReader`` that also remembers each image's transfer (linear or perceptual)."""
-
-    def __init__(self, on_progress=None):
-        super().__init__(on_progress)
-        self.transfers = {}
-
-    def _close_image(self):
-        if self._receiver is not None:
-            self.transfers[self._role] = self._receiver.header.transfer or schema.PERCEPTUAL
-        super()._close_image()
-
-
 class Client:
     """The calls the plug-in makes, in terms of messages and numpy arrays."""
 
@@ -236,7 +223,7 @@ class Client:
                     for message in wire.request_messages(request_class, setup, image, mask))
         replies = (reply_class.FromString(data) for data in self.transport.stream(rpc, requests))
         try:
-            return ReplyReader(on_progress).read(replies)
+            return wire.ReplyReader(on_progress).read(replies)
         except wire.WireError as error:
             raise BackendError(error.code, "The daemon's reply was broken: %s" % error)
 
