@@ -120,3 +120,15 @@ def test_data_parallel_training_under_torchrun(tmp_path):
                           "--augmentations", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert out.exists() and "test split (1 photos)" in run.stdout
+
+
+def test_brush_flattens_each_superpixel_to_its_mean_at_full_resolution():
+    from backend.imaging.brush import superpixel_brush
+
+    torch.manual_seed(0)
+    low = F.interpolate(torch.rand(1, 3, 4, 4), size=(64, 64), mode="nearest")[0]   # 16 flat blocks
+    full = F.interpolate(low[None], size=(256, 256), mode="nearest")[0] + torch.rand(3, 256, 256) * 0.02
+    out = superpixel_brush(full, low)
+    assert out.shape == full.shape
+    assert len(torch.unique(out[0])) < 64                  # a handful of flat regions, not 65536 values
+    assert (out - full).abs().mean() < 0.02               # each region takes its own mean colour

@@ -129,6 +129,8 @@ def run_eval_sa_adjust(args):
             net.load_state_dict(tensors)
             results[style]["shipped"] = evaluate.distances(
                 load_split(root, "test"), lambda image, target: evaluate.run_network(net.eval(), backbone, image))
+            weights.update_metrics(shipped, {"lab_l2": round(results[style]["shipped"], 3),
+                                             "input_lab_l2": round(results[style]["input"], 3)})
     evaluate.save(results, args.json)
     print(evaluate.format_table(results, styles))
     print("wrote %s" % args.json)

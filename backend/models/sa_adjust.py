@@ -27,11 +27,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..imaging import color, pixels, upsample
+from ..imaging.brush import superpixel_brush
 from . import register
 from .backbones.cache import backbone_features
 from .base import Model, Option, Outcome, OutputImage
 
 STYLES = ("foreground-pop-out", "local-xpro", "watercolor")
+BRUSH_STYLES = ("watercolor",)  # the brush effect is a fixed step after the learned colour mapping (Yan et al.)
 DEFAULT_K = {"foreground-pop-out": 2, "local-xpro": 4, "watercolor": 2}  # the paper's choice
 LAB_UNIT = 100.0          # network Lab units: L, a, b divided by 100 (Huber delta 0.04 = 4 Lab units)
 HYPERCOLUMN_LEVELS = (4, 8, 16)
@@ -334,12 +336,23 @@ class SAAdjust(Model):
                                    "variant": net.config.get("variant", "")})
 
 
-def adjust(net, rgb, device="cpu", strength=1.0, selection=None, personal_map=None, on_progress=None):
+def adjust(net, rgb, device="cpu", strength=1.0, selection=None, personal_map=None, on_progress=None, brush=None):
     """The whole product path on a planar sRGB (3, H, W) layer of any size.
 
     selection (1, H, W): where to apply (soft); personal_map (K, H, W): the user's adjustment map replacing
-    the predicted one. Returns (adjusted (3, H, W), predicted adjustment map (K, h, w) or None).
+    the predicted one; brush: flatten superpixels after the colour mapping (default: the watercolor style).
+    Returns (adjusted (3, H, W), predicted adjustment map (K, h, w) or None).
     """
+    if brush is None:
+        brush = net.config.get("style") in BRUSH_STYLES
+    if brush:  # colour mapping, brush strokes, then the selection and strength blend with the original
+        result, probabilities = adjust(net, rgb, device, personal_map=personal_map, on_progress=on_progress,
+                                       brush=False)
+        result = superpixel_brush(result, upsample.downscale(result)[0])
+        amount = strength if selection is None else selection * strength
+        if torch.is_tensor(amount) or amount != 1.0:
+            result = torch.lerp(rgb, result, torch.as_tensor(amount, dtype=result.dtype))
+        return result, probabilities
     report = on_progress or (lambda fraction, stage: None)
     report(0.05, "backbone")
     rgb_low = upsample.downscale(rgb).to(device)

@@ -72,3 +72,12 @@ def record(path, model, version, training, metrics, directory=WEIGHTS_DIR):
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
     return data["files"][name]
+
+
+def update_metrics(name, metrics, directory=WEIGHTS_DIR):
+    """Refresh the measured numbers of a listed file (an evaluation run) without touching its training record."""
+    data = manifest(directory)
+    data["files"][name]["metrics"].update(metrics)
+    with open(os.path.join(directory, "manifest.json"), "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
