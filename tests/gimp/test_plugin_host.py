@@ -179,11 +179,10 @@ def test_errors_are_sentences(daemon, photo, transport):
     assert refused.value.code == "UNAUTHENTICATED" and "token does not match" in str(refused.value)
 
     small = np.ascontiguousarray(photo[:64, :64])
-    with pytest.raises(BackendError) as missing:
+    with pytest.raises(BackendError) as unknown:
         Client(_settings(daemon), prefer=transport).run(*rq.adjust_setup(small, schema.PERCEPTUAL, "sa-adjust",
-                                                                         "watercolor"), small)
-    if missing.value.code == "FAILED_PRECONDITION":  # until the sa-adjust weights land
-        assert "not installed" in str(missing.value)
+                                                                         "sepia"), small)
+    assert unknown.value.code == "INVALID_ARGUMENT" and "has no style 'sepia'" in str(unknown.value)
 
 
 def test_relay_without_a_backend_python_says_how_to_fix_it(daemon):
