@@ -91,9 +91,13 @@ class Client:
     def _call(self, rpc):
         if rpc not in self._calls:
             request_class, reply_class, kind = schema.RPCS[rpc]
-            make = self.channel.unary_unary if kind == "unary" else self.channel.stream_stream
-            self._calls[rpc] = make(schema.method_path(rpc), request_serializer=request_class.SerializeToString,
-                                    response_deserializer=reply_class.FromString)
+            if kind == "unary":
+                self._calls[rpc] = self.channel.unary_unary(schema.method_path(rpc), request_class.SerializeToString,
+                                                            reply_class.FromString)
+            else:  # pixels travel as pre-encoded chunk frames both ways (wire.py, "the chunk fast path")
+                self._calls[rpc] = self.channel.stream_stream(
+                    schema.method_path(rpc), request_serializer=wire.serialize,
+                    response_deserializer=wire.frame_decoder(reply_class, wire.REPLY_CHUNK_TAG))
         return self._calls[rpc]
 
     def models(self):
@@ -105,7 +109,7 @@ class Client:
     def stream(self, rpc, setup, image, mask=None, on_progress=None):
         """Upload one image (and mask) with its setup; collect the images and summary that come back."""
         request_class = schema.RPCS[rpc][0]
-        call = self._call(rpc)(wire.request_messages(request_class, setup, image, mask),
+        call = self._call(rpc)(wire.request_frames(request_class, setup, image, mask),
                                metadata=self.metadata, timeout=self.timeout)
         reader = wire.ReplyReader(on_progress)
         try:

@@ -70,3 +70,20 @@ def test_weights_are_verified_by_sha256_before_loading(tmp_path):
         weights.load("head.safetensors", directory=str(tmp_path))
     with pytest.raises(weights.WeightsError, match="not listed"):
         weights.load("other.safetensors", directory=str(tmp_path))
+
+
+def test_chunk_frames_are_plain_protobuf_and_decode_without_copies():
+    pixels = np.arange(300_000, dtype=np.uint16).reshape(300, 500, 2) % 65535
+    frames = list(wire.chunk_frames(pixels, wire.REQUEST_CHUNK_TAG, chunk_bytes=100_000))
+    # any protobuf client reads them as ordinary messages ...
+    assert b"".join(schema.FiltersRequest.FromString(f).chunk for f in frames) == pixels.tobytes()
+    # ... and our decoder turns them into views of the received bytes; other messages parse normally
+    decode = wire.frame_decoder(schema.FiltersRequest, wire.REQUEST_CHUNK_TAG)
+    views = [decode(f) for f in frames]
+    assert all(isinstance(v, wire.Chunk) for v in views)
+    assert b"".join(bytes(v.data) for v in views) == pixels.tobytes()
+    setup = schema.FiltersRequest(setup=schema.FiltersSetup(image=wire.header_for(pixels)))
+    assert decode(setup.SerializeToString()).setup.image.width == 500
+    reply_decode = wire.frame_decoder(schema.Reply, wire.REPLY_CHUNK_TAG)
+    image_header = schema.Reply(image=wire.header_for(pixels)).SerializeToString()  # field 2 of Reply: not a chunk
+    assert reply_decode(image_header).image.height == 300

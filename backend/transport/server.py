@@ -77,7 +77,7 @@ class Service:
     @staticmethod
     def _read_setup(requests):
         first = next(requests, None)
-        if first is None or first.WhichOneof("part") != "setup":
+        if first is None or isinstance(first, wire.Chunk) or first.WhichOneof("part") != "setup":
             raise Refused("INVALID_ARGUMENT", "the first message of the stream must be the setup (with the image header)")
         return first.setup
 
@@ -86,9 +86,12 @@ class Service:
         has_mask = "mask" in setup.DESCRIPTOR.fields_by_name and setup.HasField("mask")
         receiver = wire.Receiver(setup.image, setup.mask if has_mask else None, self.max_pixels)
         for message in requests:
-            if message.WhichOneof("part") != "chunk":
+            if isinstance(message, wire.Chunk):
+                receiver.feed(message.data)
+            elif message.WhichOneof("part") == "chunk":
+                receiver.feed(message.chunk)
+            else:
                 raise Refused("INVALID_ARGUMENT", "a second setup arrived in the middle of the pixel bytes")
-            receiver.feed(message.chunk)
         return receiver.finish()
 
     def _model_for(self, rpc, setup):
@@ -191,7 +194,7 @@ def _generic_handler(service):
                 getattr(service, rpc), request_class.FromString, reply_class.SerializeToString)
         else:
             handlers[rpc] = grpc.stream_stream_rpc_method_handler(
-                service.handler(rpc), request_class.FromString, reply_class.SerializeToString)
+                service.handler(rpc), wire.frame_decoder(request_class, wire.REQUEST_CHUNK_TAG), wire.serialize)
     return grpc.method_handlers_generic_handler(schema.SERVICE, handlers)
 
 

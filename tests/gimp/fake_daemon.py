@@ -91,7 +91,7 @@ def list_models(request, context):
 def _handler(function, rpc):
     request_class, reply_class, _ = schema.RPCS[rpc]
     return grpc.stream_stream_rpc_method_handler(function, request_deserializer=request_class.FromString,
-                                                 response_serializer=reply_class.SerializeToString)
+                                                 response_serializer=wire.serialize)
 
 
 class FakeDaemon:

@@ -219,9 +219,9 @@ class Client:
     def run(self, rpc, setup, image, mask=None, on_progress=None):
         """Send ``image`` (and ``mask``) with ``setup``; return a ``wire.ReplyReader`` with images and summary."""
         request_class, reply_class, _ = schema.RPCS[rpc]
-        requests = (message.SerializeToString()
-                    for message in wire.request_messages(request_class, setup, image, mask))
-        replies = (reply_class.FromString(data) for data in self.transport.stream(rpc, requests))
+        requests = wire.request_frames(request_class, setup, image, mask)  # pixels as pre-encoded chunk frames
+        decode = wire.frame_decoder(reply_class, wire.REPLY_CHUNK_TAG)
+        replies = (decode(data) for data in self.transport.stream(rpc, requests))
         try:
             return wire.ReplyReader(on_progress).read(replies)
         except wire.WireError as error:
