@@ -209,8 +209,9 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     backbone.requires_grad_(finetune)
     quiet = log if rank == 0 else None
     if quiet:
-        quiet("sa-adjust %s/%s: preparing %d photos x %d augmentations (%s, backbone %s)"
-              % (style, variant, len(pairs_train), augmentations, device, "fine-tuned" if finetune else "frozen"))
+        quiet("sa-adjust %s/%s: %d photos, %s (%s, backbone %s)" % (
+            style, variant, len(pairs_train), "%d augmentations each" % augmentations if samples is None
+            else "%d prepared samples" % len(samples), device, "fine-tuned" if finetune else "frozen"))
     if samples is None:
         samples = prepare_samples(pairs_train, backbone, augmentations, cache_features=not finetune, seed=seed,
                                   log=quiet)
