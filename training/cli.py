@@ -89,14 +89,23 @@ def run_train_sa_adjust(args):
     print("wrote %s" % out)
 
 
+def net_from(metadata, tensors):
+    """A trained network (any variant) from a weights file's metadata and tensors, in eval mode."""
+    import json
+
+    from training.sa_adjust import train
+
+    net = train.build_net(json.loads(metadata["config"]))
+    net.load_state_dict(tensors, strict=True)
+    return net.eval()
+
+
 def run_eval_sa_adjust(args):
     from backend import weights
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
-    from backend.models.sa_adjust import SAAdjust, SAAdjustNet
+    from backend.models.sa_adjust import SAAdjust
     from training.data.pairs import load_split
     from training.sa_adjust import evaluate, train
-
-    import json
 
     styles = args.style or list(SA_STYLES)
     backbone = load_efficientnet_lite0()
@@ -112,23 +121,18 @@ def run_eval_sa_adjust(args):
                     samples = train.prepare_samples(load_split(root, "train"), backbone, args.augmentations)
                 nets[variant], _ = train.train(style, load_split(root, "train"), path, variant=variant,
                                                steps=args.steps, samples=samples)
-            else:
+            else:  # our own cache, not shipped: no manifest entry to verify against
                 from safetensors import safe_open
                 with safe_open(path, framework="pt") as handle:
-                    config = json.loads(handle.metadata()["config"])
-                    state = {k: handle.get_tensor(k) for k in handle.keys()}
-                nets[variant] = train.build_net(config)
-                nets[variant].load_state_dict(state)
-                nets[variant].eval()
+                    nets[variant] = net_from(handle.metadata(), {k: handle.get_tensor(k) for k in handle.keys()})
         print("%s:" % style)
         results[style] = evaluate.evaluate_style(style, load_split(root, "test"), nets, backbone)
         shipped = SAAdjust.weights_name(style)
         if weights.entry(shipped) is not None:
             tensors, metadata = weights.load_with_metadata(shipped)
-            net = SAAdjustNet(json.loads(metadata["config"]))
-            net.load_state_dict(tensors)
+            net = net_from(metadata, tensors)
             results[style]["shipped"] = evaluate.distances(
-                load_split(root, "test"), lambda image, target: evaluate.run_network(net.eval(), backbone, image))
+                load_split(root, "test"), lambda image, target: evaluate.run_network(net, backbone, image))
             weights.update_metrics(shipped, {"lab_l2": round(results[style]["shipped"], 3),
                                              "input_lab_l2": round(results[style]["input"], 3)})
     evaluate.save(results, args.json)

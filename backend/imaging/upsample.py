@@ -39,9 +39,7 @@ def box_mean(x, radius):
     """Mean over a (2r+1)^2 window with the window shrunk at the borders (counts divided out)."""
     if radius <= 0:
         return x
-    kernel = 2 * radius + 1
-    summed = F.avg_pool2d(x, kernel, stride=1, padding=radius, count_include_pad=False)
-    return summed
+    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
 
 
 def _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, prior):
