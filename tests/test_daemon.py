@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 import pytest
 import torch
+from google.protobuf import json_format
 
 from backend.client import BackendError, Client
 from backend.imaging import filters as bank
@@ -114,6 +115,9 @@ def test_truncated_and_oversized_uploads(daemon):
     long = [filters_setup(header), schema.FiltersRequest(chunk=b"\0" * 30001)]
     got, details = status_of(lambda: raw_call(daemon, "ApplyFilters", long))
     assert got.name == "INVALID_ARGUMENT" and "more pixel bytes" in details
+    extra = [filters_setup(header), schema.FiltersRequest(chunk=b"\0" * 30000), schema.FiltersRequest(chunk=b"\0")]
+    got, details = status_of(lambda: raw_call(daemon, "ApplyFilters", extra))  # after every row was streamed back
+    assert got.name == "INVALID_ARGUMENT" and "more pixel bytes" in details
     got, details = status_of(lambda: raw_call(daemon, "ApplyFilters", [schema.FiltersRequest(chunk=b"x")]))
     assert got.name == "INVALID_ARGUMENT" and "first message" in details
 
@@ -187,6 +191,37 @@ def test_the_daemon_still_serves_after_all_that(daemon, photo):
     assert daemon.client().filters(photo, STACK).image.shape == photo.shape
 
 
+def test_filtered_rows_come_back_while_the_upload_is_still_going(daemon, photo):
+    """Pointwise filters stream: the client holds back the second half of its upload until the first
+    result rows have arrived, which only works if the daemon overlaps upload, work and download."""
+    image = np.ascontiguousarray(np.tile(photo, (8, 4, 1)))
+    first_rows_back, early = threading.Event(), []
+    frames = list(wire.chunk_frames(image, wire.REQUEST_CHUNK_TAG, chunk_bytes=64 << 10))
+    setup = schema.FiltersSetup(image=wire.header_for(image))
+    json_format.ParseDict(STACK, setup.stack)
+
+    def upload():
+        yield schema.FiltersRequest(setup=setup).SerializeToString()
+        yield from frames[:len(frames) // 2]
+        early.append(first_rows_back.wait(30))
+        yield from frames[len(frames) // 2:]
+    client = daemon.client()
+    call = client._call("ApplyFilters")(upload(), metadata=client.metadata, timeout=60)
+    reader = wire.ReplyReader()
+
+    def replies():
+        for reply in call:
+            if isinstance(reply, wire.Chunk):
+                first_rows_back.set()
+            yield reply
+    reader.read(replies())
+    assert early == [True]
+    from backend.imaging import pixels
+    layer = pixels.decode(image)
+    in_process = pixels.encode(bank.apply_stack_tiled(layer.rgb, bank.parse_stack(STACK)), layer)
+    np.testing.assert_array_equal(reader.images["result"], in_process)
+
+
 def test_cancelling_stops_the_job_and_frees_the_worker():
     """In-process daemon so the test can see its worker; the client goes away after the first progress."""
     from backend.client import embedded
@@ -198,7 +233,9 @@ def test_cancelling_stops_the_job_and_frees_the_worker():
         setup.stack.filters.add(name="tone", values=[1, 2, 1, 1, 1, 1, 1, 0.5])
         call = client._call("ApplyFilters")(wire.request_messages(schema.FiltersRequest, setup, big),
                                             metadata=client.metadata)
-        for reply in call:
+        for reply in call:  # result rows stream back while the upload goes on: skip their chunks
+            if isinstance(reply, wire.Chunk):
+                continue
             if reply.WhichOneof("event") == "progress" and reply.progress.stage == "applying":
                 call.cancel()
                 break

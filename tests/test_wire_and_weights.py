@@ -26,6 +26,54 @@ def test_chunks_reassemble_into_the_same_pixels_and_mask():
     np.testing.assert_array_equal(got_mask[:, :, 0], mask)
 
 
+def _feed_in_a_thread(receiver, pieces, error=None, pause=0.0):
+    import threading
+    import time
+
+    def feed():
+        for piece in pieces:
+            time.sleep(pause)
+            receiver.feed(piece)
+        receiver.end(error)
+    thread = threading.Thread(target=feed)
+    thread.start()
+    return thread
+
+
+def test_rows_come_out_in_bands_while_another_thread_feeds():
+    image = np.random.default_rng(1).integers(0, 256, size=(101, 37, 4)).astype(np.uint8)
+    receiver = wire.Receiver(wire.header_for(image))
+    thread = _feed_in_a_thread(receiver, wire.chunks(image, chunk_bytes=999), pause=0.0005)
+    bands = list(receiver.rows(16))
+    thread.join()
+    assert [len(band) for band in bands] == [16] * 6 + [5]
+    np.testing.assert_array_equal(np.concatenate(bands), image)
+
+
+def test_rows_of_a_truncated_broken_or_stalled_upload_raise_a_sentence():
+    image = np.zeros((20, 10, 3), np.float32)
+    receiver = wire.Receiver(wire.header_for(image))
+    _feed_in_a_thread(receiver, [image[:15].tobytes()]).join()
+    with pytest.raises(wire.WireError, match="truncated"):
+        list(receiver.rows(4))
+    receiver = wire.Receiver(wire.header_for(image))
+    _feed_in_a_thread(receiver, [image[:5].tobytes()], error=wire.WireError("INVALID_ARGUMENT", "broken off")).join()
+    with pytest.raises(wire.WireError, match="broken off"):
+        list(receiver.rows(4))
+    receiver = wire.Receiver(wire.header_for(image))
+    with pytest.raises(wire.WireError, match="stalled") as caught:
+        list(receiver.rows(4, stall_seconds=0.05))
+    assert caught.value.code == "DEADLINE_EXCEEDED"
+    nan = image.copy()
+    nan[12, 3, 0] = np.nan
+    receiver = wire.Receiver(wire.header_for(nan))
+    _feed_in_a_thread(receiver, [nan.tobytes()]).join()
+    rows = receiver.rows(8)
+    assert next(rows).shape == (8, 10, 3)
+    with pytest.raises(wire.WireError, match="NaN"):
+        next(rows)
+
+
 @pytest.mark.parametrize("change, code, words", [
     (dict(width=0, height=0), "INVALID_ARGUMENT", "empty"),
     (dict(width=100000, height=100000), "RESOURCE_EXHAUSTED", "megapixels"),

@@ -46,8 +46,12 @@ class Job:
             raise Cancelled()
         self.events.put((float(fraction), stage))
 
+    def send(self, item):
+        """Hand a ready reply (e.g. a chunk frame of a result streamed while it is made) to the client's thread."""
+        self.events.put(item)
+
     def updates(self):
-        """Yield (fraction, stage) until the job is finished (runs in the client's handler thread)."""
+        """Yield (fraction, stage) tuples and sent items until the job is finished (in the client's handler thread)."""
         while True:
             item = self.events.get()
             if item is _DONE:

@@ -103,3 +103,13 @@ class Model:
 
     def run(self, task, device):
         raise NotImplementedError
+
+    # A pointwise model (each output pixel depends only on the same input pixel and the setup) may also
+    # implement ``run_rows``: the daemon then streams the layer through it band by band, so upload, work
+    # and download overlap instead of following one another.
+    pointwise = False
+
+    def run_rows(self, task, bands, emit, device):
+        """``bands`` yields decoded row bands (imaging.pixels.Layer) in order as they arrive; ``emit``
+        sends each band's encoded result rows (H_b, W, C) back in order. Returns an Outcome without images."""
+        raise NotImplementedError

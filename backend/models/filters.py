@@ -36,6 +36,19 @@ class FiltersModel(Model):
         task.progress(0.05, "applying")
         rgb = bank.apply_stack_tiled(layer.rgb, task.stack, mask=task.mask,
                                      on_progress=lambda f: task.progress(0.05 + 0.9 * f, "applying"))
+        return self._outcome(task, [OutputImage("result", pixels.encode(rgb, layer), layer.transfer)])
+
+    pointwise = True  # every filter maps a pixel's colour alone: without a selection, layers stream through
+
+    def run_rows(self, task, bands, emit, device):
+        done, height = 0, task.setup.image.height
+        task.progress(0.05, "applying")
+        for band in bands:
+            emit(pixels.encode(bank.apply_stack_tiled(band.rgb, task.stack), band))
+            done += band.height
+            task.progress(0.05 + 0.9 * done / height, "applying")
+        return self._outcome(task, [])
+
+    def _outcome(self, task, images):
         stack_json = bank.stack_to_json(task.stack)
-        return Outcome(images=[OutputImage("result", pixels.encode(rgb, layer), layer.transfer)],
-                       filter_stack=stack_json, parameters={"model": self.id, "filter_stack": stack_json})
+        return Outcome(images=images, filter_stack=stack_json, parameters={"model": self.id, "filter_stack": stack_json})

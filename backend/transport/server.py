@@ -31,7 +31,7 @@ TRANSFERS = {schema.TRANSFER_UNSPECIFIED: pixels.PERCEPTUAL, schema.PERCEPTUAL: 
 WIRE_TRANSFERS = {pixels.PERCEPTUAL: schema.PERCEPTUAL, pixels.LINEAR: schema.LINEAR}
 STATUS = {name: getattr(grpc.StatusCode, name) for name in
           ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "UNAVAILABLE",
-           "CANCELLED", "DATA_LOSS", "INTERNAL")}
+           "CANCELLED", "DATA_LOSS", "DEADLINE_EXCEEDED", "INTERNAL")}
 
 # rpc -> (task kind, how the model is chosen: a setup field naming it, or None for the task's default)
 ROUTES = {"Adjust": ("adjust", "model"), "Enhance": ("enhance", None), "Crop": ("crop", None),
@@ -81,17 +81,24 @@ class Service:
             raise Refused("INVALID_ARGUMENT", "the first message of the stream must be the setup (with the image header)")
         return first.setup
 
+    @staticmethod
+    def _mask_header(setup):
+        has_mask = "mask" in setup.DESCRIPTOR.fields_by_name and setup.HasField("mask") and setup.mask.channels
+        return setup.mask if has_mask else None
+
+    @staticmethod
+    def _pixel_bytes(message):
+        if isinstance(message, wire.Chunk):
+            return message.data
+        if message.WhichOneof("part") == "chunk":
+            return message.chunk
+        raise Refused("INVALID_ARGUMENT", "a second setup arrived in the middle of the pixel bytes")
+
     def _receive(self, setup, requests):
         """Read exactly the bytes the setup announced. Returns (image, mask or None)."""
-        has_mask = "mask" in setup.DESCRIPTOR.fields_by_name and setup.HasField("mask")
-        receiver = wire.Receiver(setup.image, setup.mask if has_mask else None, self.max_pixels)
+        receiver = wire.Receiver(setup.image, self._mask_header(setup), self.max_pixels)
         for message in requests:
-            if isinstance(message, wire.Chunk):
-                receiver.feed(message.data)
-            elif message.WhichOneof("part") == "chunk":
-                receiver.feed(message.chunk)
-            else:
-                raise Refused("INVALID_ARGUMENT", "a second setup arrived in the middle of the pixel bytes")
+            receiver.feed(self._pixel_bytes(message))
         return receiver.finish()
 
     def _model_for(self, rpc, setup):
@@ -108,11 +115,62 @@ class Service:
         return kind, models.for_task(kind)[0]
 
     def _task(self, kind, setup, image, mask):
-        layer = pixels.decode(image, TRANSFERS[setup.image.transfer])
+        layer = pixels.decode(image, TRANSFERS[setup.image.transfer]) if image is not None else None
         options = dict(getattr(setup, "options", {}) or {})
         style = getattr(setup, "style", "") or getattr(setup, "method", "")
         decoded_mask = pixels.decode_mask(mask) if mask is not None else None
         return models.Task(kind=kind, layer=layer, mask=decoded_mask, style=style, options=options, setup=setup)
+
+    @staticmethod
+    def _checked(model, task):
+        try:
+            model.check(task)
+        except ValueError as error:
+            raise Refused("INVALID_ARGUMENT", str(error))
+
+    def _buffered_work(self, kind, model, setup, requests):
+        """Receive the whole upload, then queue the work on it."""
+        image, mask = self._receive(setup, requests)
+
+        def work(job):
+            task = self._task(kind, setup, image, mask)
+            task.job = job
+            model.ensure_loaded(self.device)
+            self._checked(model, task)
+            return model.run(task, self.device)
+        return work
+
+    def _streamed_work(self, kind, model, setup, requests):
+        """A pointwise model without a mask: a thread receives the upload while the worker filters the
+        bands that have arrived and sends their results back (upload, work and download overlap)."""
+        task = self._task(kind, setup, None, None)
+        self._checked(model, task)
+        receiver = wire.Receiver(setup.image, None, self.max_pixels)
+        upload = threading.Thread(target=self._pump, args=(requests, receiver), name="upload", daemon=True)
+        upload.start()
+        transfer = TRANSFERS[setup.image.transfer]
+        band_rows = max(1, wire.CHUNK_BYTES // (receiver.image_bytes // setup.image.height))
+
+        def work(job):
+            task.job = job
+            model.ensure_loaded(self.device)
+
+            def emit(rows):
+                for frame in wire.chunk_frames(rows, wire.REPLY_CHUNK_TAG):
+                    job.send(frame)
+            bands = (pixels.decode(rows, transfer) for rows in receiver.rows(band_rows))
+            return model.run_rows(task, bands, emit, self.device)
+        return work, upload, receiver
+
+    def _pump(self, requests, receiver):
+        error = None
+        try:
+            for message in requests:
+                receiver.feed(self._pixel_bytes(message))
+        except Exception as caught:  # handed to the worker and the handler, which turn it into a status
+            error = caught
+        finally:
+            receiver.end(error)
 
     def _stream(self, rpc, requests, context):
         setup = self._read_setup(requests)
@@ -123,18 +181,11 @@ class Service:
             except models.ModelNotInstalled as error:
                 raise Refused("FAILED_PRECONDITION", str(error))
         wire.check_image_header(setup.image, self.max_pixels)
-        image, mask = self._receive(setup, requests)
-
-        def work(job):
-            task = self._task(kind, setup, image, mask)
-            task.job = job
-            model.ensure_loaded(self.device)
-            try:
-                model.check(task)
-            except ValueError as error:
-                raise Refused("INVALID_ARGUMENT", str(error))
-            return model.run(task, self.device)
-
+        streamed = model.pointwise and self._mask_header(setup) is None
+        if streamed:
+            work, upload, receiver = self._streamed_work(kind, model, setup, requests)
+        else:
+            work = self._buffered_work(kind, model, setup, requests)
         try:
             job = self.queue.submit(work, name="%s/%s" % (rpc, model.id))
         except jobs.QueueFull as error:
@@ -142,12 +193,26 @@ class Service:
         except jobs.ShuttingDown as error:
             raise Refused("UNAVAILABLE", str(error))
         context.add_callback(job.cancel)
-        for fraction, stage in job.updates():
-            yield schema.Reply(progress=schema.Progress(fraction=fraction, stage=stage))
+        if streamed:  # a pointwise result has the layer's own format; its rows follow as they are made
+            result = schema.ImageHeader()
+            result.CopyFrom(setup.image)
+            result.role = "result"
+            yield schema.Reply(image=result)
+        for item in job.updates():
+            if isinstance(item, tuple):
+                yield schema.Reply(progress=schema.Progress(fraction=item[0], stage=item[1]))
+            else:
+                yield item
         if isinstance(job.error, jobs.Cancelled):
             raise Refused("CANCELLED", "the job was cancelled")
         if job.error is not None:
             raise job.error
+        if streamed:  # every row is back; the upload must also have ended, with nothing extra
+            upload.join(wire.STALL_SECONDS)
+            if upload.is_alive():
+                raise wire.WireError("DEADLINE_EXCEEDED", "the upload did not end after the last pixel byte")
+            if receiver.error is not None:
+                raise receiver.error
         outcome = job.result
         for output in outcome.images:
             yield from wire.image_events(output.pixels, WIRE_TRANSFERS[output.transfer], output.role)

@@ -5,6 +5,8 @@ channels interleaved, little-endian: exactly a C-contiguous numpy array's memory
 slice of that memory and receiving fills one preallocated buffer (no concatenation of chunks).
 """
 
+import threading
+
 import numpy as np
 
 from . import schema
@@ -14,6 +16,7 @@ DTYPES = {schema.U8: np.dtype("<u1"), schema.U16: np.dtype("<u2"), schema.F32: n
 SAMPLE_TYPES = {np.dtype(np.uint8): schema.U8, np.dtype(np.uint16): schema.U16, np.dtype(np.float32): schema.F32}
 SAMPLE_NAMES = {schema.U8: "u8", schema.U16: "u16", schema.F32: "f32"}
 DEFAULT_MAX_PIXELS = 120_000_000  # 120 MP: a 24 MP layer with room to spare; 100000x100000 is refused
+STALL_SECONDS = 60.0  # an upload that sends nothing for this long is given up
 
 
 class WireError(Exception):
@@ -170,6 +173,9 @@ class Receiver:
             header.width, header.height, self.mask_header.channels, self.mask_header.sample_type)
         self.buffer = bytearray(self.image_bytes + self.mask_bytes)
         self.filled = 0
+        self.error = None  # what broke the stream off, when another thread feeds (see ``rows``)
+        self._arrival = threading.Condition()
+        self._ended = False
 
     @property
     def expected(self):
@@ -181,16 +187,57 @@ class Receiver:
             raise WireError("INVALID_ARGUMENT", "more pixel bytes arrived (%d) than the header announced (%d): "
                             "check width, height, channels and sample type" % (end, len(self.buffer)))
         self.buffer[self.filled:end] = data
-        self.filled = end
+        with self._arrival:
+            self.filled = end
+            self._arrival.notify_all()
+
+    def end(self, error=None):
+        """The feeding thread is done: the stream ended, or ``error`` broke it off."""
+        with self._arrival:
+            self._ended = True
+            self.error = self.error or error
+            self._arrival.notify_all()
+
+    def _truncated(self):
+        return WireError("INVALID_ARGUMENT", "the stream ended after %d of %d pixel bytes: the upload was truncated"
+                         % (self.filled, len(self.buffer)))
+
+    def _image(self):
+        h, w = self.header.height, self.header.width
+        image = np.frombuffer(self.buffer, DTYPES[self.header.sample_type], h * w * self.header.channels)
+        return image.reshape(h, w, self.header.channels)
+
+    def rows(self, band_rows, stall_seconds=STALL_SECONDS):
+        """Yield the image as (rows, W, C) bands of at most ``band_rows`` rows, each as soon as it has
+        arrived, while another thread feeds and then calls ``end``. Streaming pointwise work this way
+        overlaps upload, work and download. Raises what broke the stream, or WireError when it was
+        truncated or stalled."""
+        image = self._image()
+        height = image.shape[0]
+        row_bytes = image[0].nbytes
+        start = 0
+        while start < height:
+            stop = min(height, start + band_rows)
+            with self._arrival:
+                while self.error is None and self.filled < stop * row_bytes:
+                    if self._ended:
+                        raise self._truncated()
+                    if not self._arrival.wait(stall_seconds):
+                        raise WireError("DEADLINE_EXCEEDED", "the upload stalled: no pixel bytes arrived for %.0f s"
+                                        % stall_seconds)
+                if self.error is not None:
+                    raise self.error
+            band = image[start:stop]
+            _check_finite(band, "image")
+            yield band
+            start = stop
 
     def finish(self):
         """Return (image, mask-or-None) as arrays shaped (H, W, C)."""
         if self.filled != len(self.buffer):
-            raise WireError("INVALID_ARGUMENT", "the stream ended after %d of %d pixel bytes: the upload was truncated"
-                            % (self.filled, len(self.buffer)))
+            raise self._truncated()
         h, w = self.header.height, self.header.width
-        image = np.frombuffer(self.buffer, DTYPES[self.header.sample_type], h * w * self.header.channels)
-        image = image.reshape(h, w, self.header.channels)
+        image = self._image()
         _check_finite(image, "image")
         mask = None
         if self.mask_header is not None:

@@ -81,7 +81,7 @@ def main(argv=None):
     else:
         print("%-8s %-10s %6s %13s %13s %11s %22s %14s" % header)
         for r in rows:
-            print("%-8s %-10s %6.0f %13.2f %13.2f %11.2f %21.0f%% %14.0f" % r)
+            print("%-8s %-10s %6.0f %13.2f %13.2f %11.2f %21.0f%% %14.0f" % (r[:6] + (100 * r[6], r[7])))
 
 
 if __name__ == "__main__":
