@@ -47,3 +47,40 @@ def test_bilinear_rows_match_torch_interpolate():
 def test_network_size_keeps_aspect_and_never_upscales():
     assert upsample.network_size(4000, 6000) == (341, 512)
     assert upsample.network_size(100, 80) == (100, 80)
+
+
+def reference_affine(image, coeffs, weights_low=None, weights_full=None):
+    """Straightforward full-resolution application in float64: resize every map to (H, W), mix, apply."""
+    height, width = image.shape[1:]
+    resize = lambda maps: F.interpolate(maps.double(), size=(height, width), mode="bilinear", align_corners=False)[0]
+    c = resize(coeffs)
+    k = c.shape[0] // 12
+    if k > 1:
+        weights = resize(weights_low.unsqueeze(0)) if weights_low is not None else 1.0
+        if weights_full is not None:
+            weights = weights * weights_full.double()
+        c = (c.view(k, 12, height, width) * weights.unsqueeze(1)).sum(0)
+    a = c.view(3, 4, height, width)
+    return (a[:, :3] * image.double().unsqueeze(0)).sum(1) + a[:, 3]
+
+
+def test_full_resolution_application_matches_resizing_the_maps_to_full_resolution():
+    torch.manual_seed(3)
+    tolerance = 5e-5  # float32 sampling positions vs float64 ones, on maps far rougher than real ones
+    # odd sizes, single rows and columns, maps smaller and larger than the image, bands that do not divide it
+    for (height, width), (h, w), rows in [((37, 53), (11, 17), 32), ((37, 53), (50, 70), 7), ((1, 53), (5, 9), 32),
+                                           ((53, 1), (4, 1), 5), ((40, 30), (1, 1), 16), ((64, 96), (64, 96), 32)]:
+        image = torch.rand(3, height, width)
+        coeffs = torch.rand(1, 12, h, w) * 2 - 0.5
+        expected = reference_affine(image, coeffs)
+        assert (upsample.apply_affine_full(image, coeffs, rows=rows) - expected).abs().max() < tolerance
+        # K = 3 presets mixed by low-resolution weights, full-resolution weights, or both, written into out=
+        coeffs = torch.rand(1, 36, h, w) * 2 - 0.5
+        weights_low, weights_full = torch.rand(3, h, w), torch.rand(3, height, width)
+        for low, full in [(weights_low, None), (None, weights_full), (weights_low, weights_full)]:
+            out = torch.full_like(image, float("nan"))
+            progress = []
+            result = upsample.apply_affine_full(image, coeffs, rows=rows, out=out, weights_low=low, weights_full=full,
+                                                on_progress=progress.append)
+            assert result is out and progress[-1] == 1.0
+            assert (out - reference_affine(image, coeffs, low, full)).abs().max() < tolerance

@@ -92,15 +92,34 @@ def _source_index(out_size, in_size, device):
     return lo, hi, (pos - lo).unsqueeze(0)
 
 
+def _bilinear_band(maps, y_index, x_index, start, stop):
+    """Rows [start, stop) of ``maps`` (C, h, w) bilinearly resized, laid out (band, C, width).
+
+    y_index, x_index: ``_source_index`` of the full height and width (computed once per image).
+
+    Shaped for speed in plain torch: the few low-res rows the band needs are widened first, at low
+    height (whole columns picked by ``index_select`` on a 2-D view, then lerped), and all the band's
+    rows then come out of one small matrix product with the (band, n) matrix of vertical bilinear
+    weights (two per row). Nothing at full resolution goes through advanced indexing, which is slow,
+    and the (band, C, width) result is written once, in the layout the per-pixel maths reads.
+    """
+    channels, _, w = maps.shape
+    (y_lo, y_hi, wy), (x_lo, x_hi, wx) = y_index, x_index
+    first, last = int(y_lo[start]), int(y_hi[stop - 1]) + 1
+    low = maps[:, first:last].transpose(0, 1).reshape(-1, w)  # (n * C, w)
+    wide = torch.lerp(low.index_select(1, x_lo), low.index_select(1, x_hi), wx)  # (n * C, width)
+    band = torch.arange(stop - start, device=maps.device)
+    rows = torch.zeros(stop - start, last - first, dtype=wide.dtype, device=maps.device)
+    rows[band, y_lo[start:stop] - first] = 1 - wy[0, start:stop]
+    rows[band, y_hi[start:stop] - first] += wy[0, start:stop]  # lo == hi only where the weight is 0
+    return (rows @ wide.view(last - first, -1)).view(stop - start, channels, -1)
+
+
 def bilinear_rows(maps, height, width, start, stop):
     """Rows [start, stop) of ``maps`` (1, C, h, w) bilinearly resized to (height, width): (C, stop-start, width)."""
     _, _, h, w = maps.shape
-    y_lo, y_hi, wy = _source_index(height, h, maps.device)
-    x_lo, x_hi, wx = _source_index(width, w, maps.device)
-    m = maps[0]
-    y_lo, y_hi, wy = y_lo[start:stop], y_hi[start:stop], wy[:, start:stop, None]
-    rows = torch.lerp(m[:, y_lo], m[:, y_hi], wy)  # (C, band, w)
-    return torch.lerp(rows[:, :, x_lo], rows[:, :, x_hi], wx[:, None])
+    index = _source_index(height, h, maps.device), _source_index(width, w, maps.device)
+    return _bilinear_band(maps[0], *index, start, stop).transpose(0, 1)
 
 
 def upsample_bilinear(maps, height, width):
@@ -129,23 +148,27 @@ def apply_affine_full(image, coeffs, rows=32, out=None, weights_low=None, weight
 
     coeffs (1, 12K, h, w): K presets. With K > 1 they are mixed per pixel by weights given at low
     resolution (K, h, w: sliced like the coefficients), at full resolution (K, H, W: e.g. a user's
-    selection, kept sharp), or both multiplied. Bands of ``rows`` keep every temporary in the cache.
+    selection, kept sharp), or both multiplied. Bands of ``rows`` keep the temporaries small. Per band,
+    the low-res weights are sliced with the coefficients (one resize), and the three output channels
+    are computed together by three broadcast ``addcmul``s over (band, 3, W) views, written into ``out``.
     """
     height, width = image.shape[1:]
     k = coeffs.shape[1] // 12
+    maps = coeffs[0] if k == 1 or weights_low is None else torch.cat([coeffs[0], weights_low])
+    index = _source_index(height, maps.shape[1], maps.device), _source_index(width, maps.shape[2], maps.device)
     out = torch.empty_like(image) if out is None else out
     for start in range(0, height, rows):
         stop = min(height, start + rows)
-        c = bilinear_rows(coeffs, height, width, start, stop)  # (12K, band, W)
+        c = _bilinear_band(maps, *index, start, stop)  # (band, 12K [+ K], W)
         if k > 1:
-            weights = bilinear_rows(weights_low.unsqueeze(0), height, width, start, stop) if weights_low is not None else 1.0
+            weights = c[:, 12 * k:] if weights_low is not None else 1.0
             if weights_full is not None:
-                weights = weights * weights_full[:, start:stop]
-            c = (c.reshape(k, 12, stop - start, width) * weights.unsqueeze(1)).sum(0)
-        r, g, b = image[:, start:stop]
-        for channel in range(3):
-            row = c[4 * channel:4 * channel + 4]
-            out[channel, start:stop] = torch.addcmul(torch.addcmul(torch.addcmul(row[3], row[0], r), row[1], g), row[2], b)
+                weights = weights * weights_full[:, start:stop].transpose(0, 1)
+            c = (c[:, :12 * k].reshape(-1, k, 12, width) * weights.unsqueeze(2)).sum(1)
+        c = c.view(-1, 3, 4, width)  # (band, output channel, [a_r a_g a_b b], W)
+        r, g, b = image[:, start:stop, None]  # (band, 1, W) each, broadcast over the output channels
+        band_out = out[:, start:stop].transpose(0, 1)
+        torch.addcmul(c[:, :, 3], c[:, :, 0], r, out=band_out).addcmul_(c[:, :, 1], g).addcmul_(c[:, :, 2], b)
         if on_progress and ((start // rows) % 32 == 31 or stop >= height):
             on_progress(stop / height)
     return out
