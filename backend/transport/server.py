@@ -29,6 +29,7 @@ CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MESSAGE_LIMIT),
 TRANSFERS = {schema.TRANSFER_UNSPECIFIED: pixels.PERCEPTUAL, schema.PERCEPTUAL: pixels.PERCEPTUAL,
              schema.LINEAR: pixels.LINEAR}
 WIRE_TRANSFERS = {pixels.PERCEPTUAL: schema.PERCEPTUAL, pixels.LINEAR: schema.LINEAR}
+STREAM_BAND_BYTES = 8 << 20  # a streamed band: big enough that the worker's threads stay busy, small enough to overlap
 STATUS = {name: getattr(grpc.StatusCode, name) for name in
           ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "UNAVAILABLE",
            "CANCELLED", "DATA_LOSS", "DEADLINE_EXCEEDED", "INTERNAL")}
@@ -149,7 +150,7 @@ class Service:
         upload = threading.Thread(target=self._pump, args=(requests, receiver), name="upload", daemon=True)
         upload.start()
         transfer = TRANSFERS[setup.image.transfer]
-        band_rows = max(1, wire.CHUNK_BYTES // (receiver.image_bytes // setup.image.height))
+        band_rows = max(1, STREAM_BAND_BYTES // (receiver.image_bytes // setup.image.height))
 
         def work(job):
             task.job = job

@@ -171,7 +171,10 @@ class Receiver:
         self.image_bytes = _byte_count(header.width, header.height, header.channels, header.sample_type)
         self.mask_bytes = 0 if self.mask_header is None else _byte_count(
             header.width, header.height, self.mask_header.channels, self.mask_header.sample_type)
-        self.buffer = bytearray(self.image_bytes + self.mask_bytes)
+        # a numpy buffer, not a bytearray: numpy backs big allocations with huge pages, which makes filling
+        # 100 MB about three times cheaper (fewer page faults); it is never zeroed, every byte gets written
+        self.buffer = np.empty(self.image_bytes + self.mask_bytes, np.uint8)
+        self._bytes = memoryview(self.buffer)
         self.filled = 0
         self.error = None  # what broke the stream off, when another thread feeds (see ``rows``)
         self._arrival = threading.Condition()
@@ -186,7 +189,7 @@ class Receiver:
         if end > len(self.buffer):
             raise WireError("INVALID_ARGUMENT", "more pixel bytes arrived (%d) than the header announced (%d): "
                             "check width, height, channels and sample type" % (end, len(self.buffer)))
-        self.buffer[self.filled:end] = data
+        self._bytes[self.filled:end] = data
         with self._arrival:
             self.filled = end
             self._arrival.notify_all()

@@ -5,7 +5,7 @@ Transfer = round trip through a real daemon process - in-process time. Targets (
 at most 25% to the in-process time, and moves >= 100 MP/s (megapixels of the layer per second of
 transfer, upload and download together).
 
-    python -m training.bench.transfer [--megapixels 24] [--repeat 3] [--markdown]
+    python -m training.bench.transfer [--megapixels 24] [--repeat 7] [--markdown]
 """
 
 import argparse
@@ -29,19 +29,21 @@ def in_process(image):
     return pixels.encode(rgb, layer)
 
 
-def best_of(repeat, fn):
-    times = []
+def best_of_interleaved(repeat, *fns):
+    """Run the functions in turn ``repeat`` times (so both see the same machine state); best time of each."""
+    times, results = [[] for _ in fns], [None] * len(fns)
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            results[i] = fn()
+            times[i].append(time.perf_counter() - start)
+    return [min(t) for t in times], results
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--megapixels", type=float, default=24.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
 
@@ -61,8 +63,8 @@ def main(argv=None):
             client.filters(np.zeros((8, 8, 3), np.uint8), STACK)  # warm-up: imports, first allocations
             rows = []
             for name, image in cases:
-                local_time, local = best_of(args.repeat, lambda: in_process(image))
-                remote_time, result = best_of(args.repeat, lambda: client.filters(image, STACK))
+                (local_time, remote_time), (local, result) = best_of_interleaved(
+                    args.repeat, lambda: in_process(image), lambda: client.filters(image, STACK))
                 assert np.array_equal(result.image, local), "daemon and in-process results differ"
                 transfer = max(remote_time - local_time, 1e-9)
                 mp = height * width / 1e6
