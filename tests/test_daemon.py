@@ -231,7 +231,7 @@ def test_cancelling_stops_the_job_and_frees_the_worker():
         big = np.zeros((3000, 4000, 3), np.uint8)
         setup = schema.FiltersSetup(image=wire.header_for(big))
         setup.stack.filters.add(name="tone", values=[1, 2, 1, 1, 1, 1, 1, 0.5])
-        call = client._call("ApplyFilters")(wire.request_messages(schema.FiltersRequest, setup, big),
+        call = client._call("ApplyFilters")(wire.request_frames(schema.FiltersRequest, setup, big),
                                             metadata=client.metadata)
         for reply in call:  # result rows stream back while the upload goes on: skip their chunks
             if isinstance(reply, wire.Chunk):

@@ -261,16 +261,6 @@ def image_events(array, transfer=None, role="result"):
     yield from chunk_frames(array, REPLY_CHUNK_TAG)
 
 
-def request_messages(request_class, setup, image, mask=None):
-    """The client side of an upload: the setup first, then image bytes, then mask bytes."""
-    yield request_class(setup=setup)
-    for chunk in chunks(image):
-        yield request_class(chunk=chunk)
-    if mask is not None:
-        for chunk in chunks(mask):
-            yield request_class(chunk=chunk)
-
-
 class ReplyReader:
     """Collects a reply stream: images and their transfers by role, the summary, progress through a callback."""
 
@@ -289,13 +279,12 @@ class ReplyReader:
 
     def read(self, replies):
         for reply in replies:
-            if isinstance(reply, Chunk):
+            kind = "chunk" if isinstance(reply, Chunk) else reply.WhichOneof("event")
+            if kind == "chunk":
                 if self._receiver is None:
                     raise WireError("DATA_LOSS", "the daemon sent pixel bytes before an image header")
-                self._receiver.feed(reply.data)
-                continue
-            kind = reply.WhichOneof("event")
-            if kind == "progress":
+                self._receiver.feed(reply.data if isinstance(reply, Chunk) else reply.chunk)
+            elif kind == "progress":
                 if self.on_progress:
                     self.on_progress(reply.progress.fraction, reply.progress.stage)
             elif kind == "image":
@@ -303,10 +292,6 @@ class ReplyReader:
                 self._role = reply.image.role or "result"
                 self.transfers[self._role] = reply.image.transfer or schema.PERCEPTUAL
                 self._receiver = Receiver(reply.image, max_pixels=1 << 62)
-            elif kind == "chunk":
-                if self._receiver is None:
-                    raise WireError("DATA_LOSS", "the daemon sent pixel bytes before an image header")
-                self._receiver.feed(reply.chunk)
             elif kind == "summary":
                 self._close_image()
                 self.summary = reply.summary

@@ -204,8 +204,8 @@ def test_relay_cancels_the_job_when_the_plugin_dies():
         spec = {"target": server.address, "method": schema.method_path("ApplyFilters"), "unary": False,
                 "metadata": [list(client.metadata[0])], "timeout": 60}
         bridge.write_frame(relay.stdin, b"C", json.dumps(spec).encode())
-        for message in wire.request_messages(schema.FiltersRequest, setup, big):
-            bridge.write_frame(relay.stdin, b"M", message.SerializeToString())
+        for frame in wire.request_frames(schema.FiltersRequest, setup, big):
+            bridge.write_frame(relay.stdin, b"M", frame)
         bridge.write_frame(relay.stdin, b"E", b"")
         relay.stdin.flush()
         while True:

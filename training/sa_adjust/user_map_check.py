@@ -29,14 +29,15 @@ def check(style, split="test", log=print):
     for pair in pairs:
         image, target = read_image(pair.input), read_image(pair.target)
         foreground = read_image(pair.cues["foreground"])[:1]
+        def distance(result):
+            return lab_distance(result.clamp(0, 1)[None], target[None]) / len(pairs)
         with torch.no_grad():
-            predicted, _ = sa.adjust(net, image)
+            sums["input"] += distance(image)
+            sums["predicted map"] += distance(sa.adjust(net, image)[0])
             # which preset is the foreground one is the network's choice: take the better assignment
-            given = min((sa.adjust(net, image, personal_map=torch.cat(order))[0] for order in
-                         ((foreground, 1 - foreground), (1 - foreground, foreground))),
-                        key=lambda result: lab_distance(result.clamp(0, 1)[None], target[None]))
-        for name, result in (("input", image), ("predicted map", predicted), ("foreground cue as the user's map", given)):
-            sums[name] += lab_distance(result.clamp(0, 1)[None], target[None]) / len(pairs)
+            sums["foreground cue as the user's map"] += min(
+                distance(sa.adjust(net, image, personal_map=torch.cat(order))[0])
+                for order in ((foreground, 1 - foreground), (1 - foreground, foreground)))
     for name, value in sums.items():
         log("%-34s %.2f" % (name, value))
     return sums
