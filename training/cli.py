@@ -6,6 +6,7 @@ Registered on the main CLI by ``backend/cli.py``; heavy imports happen inside th
     semantic-enhance eval sa-adjust [--style S ...] [--steps 1500] [--retrain]
 """
 
+import hashlib
 import os
 import sys
 
@@ -113,9 +114,11 @@ def run_eval_sa_adjust(args):
     for style in styles:
         root = ensure_pairs(style)
         nets, samples = {}, None
+        # the cache is keyed by the training photos too: a grown corpus retrains the variants
+        photos = hashlib.sha256("\n".join(sorted(os.path.basename(str(pair.input)) for pair in load_split(root, "train"))).encode())
         for variant in ("global", "mse", "huber", "huber-mt", "huber-mt-s"):
-            path = os.path.join(TRAIN_CACHE, "sa-adjust", style, "%s-%d-%d.safetensors"
-                                % (variant, args.steps, args.augmentations))
+            path = os.path.join(TRAIN_CACHE, "sa-adjust", style, "%s-%d-%d-%s.safetensors"
+                                % (variant, args.steps, args.augmentations, photos.hexdigest()[:8]))
             if args.retrain or not os.path.exists(path):
                 if samples is None:  # one preparation (backbone passes) shared by the variants
                     samples = train.prepare_samples(load_split(root, "train"), backbone, args.augmentations)

@@ -95,7 +95,44 @@ SOURCES = [
                "Aqua.jpg", "Blinds.jpg", "Dune.jpg", "FreshFlower.jpg", "Garden.jpg", "GreenMeadow.jpg",
                "LadyBird.jpg", "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg")},
            lambda: "/usr/share/backgrounds/mate/nature"),
+    # Ubuntu Touch wallpapers: the Ubuntu 16.04/20.04 wallpaper-contest photographs (renders, the
+    # abstract "analogpattern" and the retouched "Infinite-Sea" left out); licences per file from the
+    # Debian copyright file.
+    Source("lomiri-16.04", "lomiri-wallpapers-16.04", "apt", "CC-BY-4.0 (Debian lomiri-wallpapers copyright)",
+           {name: name.split("_by_")[0].lower() for name in (
+               "aitzgorri_by_Aitzol_Berasategi.jpg", "Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg",
+               "free_by_Peter_Nerlich.jpg", "friends_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg",
+               "life_by_Aitzol_Berasategi.jpg", "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+               "Picture_0B_by_freespace.jpg", "Picture_1A_by_freespace.jpg", "seeding_by_Clements_Engelhardt.jpg",
+               "sunset_by_Aitzol_Berasategi.jpg", "Wine_by_Jakkub_Mede.jpg")},
+           lambda: "/usr/share/backgrounds",
+           {"Bridge_by_Sander_Klootwijk.jpg": "CC-BY-SA-4.0 (Sander Klootwijk)",
+            "Dragonfly_by_Bolly.jpg": "CC-BY-SA-4.0 (Bolly)", "free_by_Peter_Nerlich.jpg": "CC-BY-SA-4.0 (Peter Nerlich)",
+            "greentock_by_Peter_Nerlich.jpg": "CC-BY-SA-4.0 (Peter Nerlich)",
+            "seeding_by_Clements_Engelhardt.jpg": "CC0-1.0 (Clemens Engelhardt)"}),
+    Source("lomiri-20.04", "lomiri-wallpapers-20.04", "apt", "CC-BY-SA-3.0 (Debian lomiri-wallpapers copyright)",
+           {"Kleiber_by_Lukas_Baubkus.jpg": "kleiber"}, lambda: "/usr/share/backgrounds"),
+    # KDE Plasma wallpapers that are photographs (the renders and the composited "Kite" left out); each
+    # wallpaper is a folder of sizes, the largest 16:10 one is taken and copied as <Name>.jpg.
+    Source("plasma", "plasma-workspace-wallpapers", "apt", "LGPL-3 (each wallpaper's metadata.json)",
+           {"%s/contents/images/2560x1600.jpg" % name: name.lower() for name in (
+               "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey",
+               "OneStandsOut", "Path", "summer_1am")},
+           lambda: "/usr/share/wallpapers"),
 ]
+
+
+def _holds_any(folder, source):
+    """True when ``folder`` holds at least one of the source's files (a shared folder such as
+    /usr/share/backgrounds exists before the package that fills it is installed)."""
+    return folder is not None and any(os.path.isfile(os.path.join(folder, name)) for name in source.files)
+
+
+def _local_name(name):
+    """Where a source file is copied: its own name, or for ``Folder/.../file.ext`` the folder's ``Folder.ext``."""
+    if "/" not in name:
+        return name
+    return name.split("/", 1)[0] + os.path.splitext(name)[1]
 
 
 def split_of(group):
@@ -160,9 +197,9 @@ def build_corpus(root=DEFAULT_ROOT, extra=None, install=True, sources=None, log=
     photos, missing = [], []
     for source in (SOURCES if sources is None else sources):
         folder = source.locate() if source.locate else None
-        if (folder is None or not os.path.isdir(folder)) and install and _install(source, log):
+        if not _holds_any(folder, source) and install and _install(source, log):
             folder = source.locate() if source.locate else None
-        if folder is None or not os.path.isdir(folder):
+        if not _holds_any(folder, source):
             missing.append(source.package)
             log("skipped %s: package %s is not installed" % (source.name, source.package))
             continue
@@ -172,11 +209,11 @@ def build_corpus(root=DEFAULT_ROOT, extra=None, install=True, sources=None, log=
             if not os.path.isfile(src):
                 log("skipped %s/%s: not in this version of %s" % (source.name, name, source.package))
                 continue
-            rel = os.path.join(source.name, name)
+            rel = os.path.join(source.name, _local_name(name))
             shutil.copyfile(src, os.path.join(root, rel))
             photos.append(_photo_record(os.path.join(root, rel), rel, source.name, source.package,
                                         source.licences.get(name, source.licence),
-                                        "%s/%s" % (source.name, group), _stem_id(source.name, name)))
+                                        "%s/%s" % (source.name, group), _stem_id(source.name, _local_name(name))))
     for folder in ([extra] if isinstance(extra, str) else list(extra or [])):
         photos.extend(_collect_extra(folder, root, log))
     manifest = {"version": 1, "split_rule": SPLIT_RULE, "missing_packages": missing,
