@@ -6,7 +6,8 @@
     result.image                                       # (H, W, C) array in the input's format
 
 Images are numpy arrays (H, W, C) of uint8, uint16 or float32 with C in 1..4; masks (H, W) or
-(H, W, K). Every call streams the image to the daemon in chunks and returns a ``Result``.
+(H, W, K). Every call streams the image to the daemon in chunks, or, to a daemon on this machine,
+hands it over in shared memory (``shared_memory=``, see ``Client``), and returns a ``Result``.
 Errors raise ``BackendError`` with the gRPC status name and the daemon's sentence.
 """
 
@@ -18,15 +19,18 @@ import grpc
 from google.protobuf import json_format
 
 from .transport import auth, schema, wire
-from .transport.server import CHANNEL_OPTIONS
+from .transport import shared_memory as shm
+from .transport.server import CHANNEL_OPTIONS, is_loopback
 
 MASK_ROLES = {"blend": schema.BLEND, "adjustment-map": schema.ADJUSTMENT_MAP}
+RESULT_RPCS = ("Adjust", "Enhance", "Progressive", "ApplyFilters")  # those that return a layer-sized "result"
 
 
 class BackendError(Exception):
-    def __init__(self, code, message):
+    def __init__(self, code, message, shared_memory_unusable=False):
         super().__init__(message)
         self.code = code
+        self.shared_memory_unusable = shared_memory_unusable  # the daemon cannot use this client's segments
 
     def __str__(self):
         return "%s: %s" % (self.code, self.args[0])
@@ -68,14 +72,36 @@ def _rpc_error(error):
     details = error.details() if hasattr(error, "details") else str(error)
     if code == "UNAVAILABLE":
         details = "cannot reach the Semantic Enhance daemon (%s); start it with `semantic-enhance serve`" % details
-    return BackendError(code, details)
+    trailing = dict(error.trailing_metadata() or ()) if hasattr(error, "trailing_metadata") else {}
+    return BackendError(code, details, shared_memory_unusable=shm.UNUSABLE_KEY in trailing)
+
+
+def is_local_address(address):
+    """True for a Unix socket or a loopback host: a daemon that must be on this machine."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = address.split("///", 1)[-1].rsplit(":", 1)[0]
+    return is_loopback(host)
 
 
 class Client:
-    def __init__(self, address=None, token=None, token_file=None, timeout=None):
+    """``shared_memory``: "auto" (default) hands pixels over in shared memory when the daemon is on this
+    machine (a loopback or Unix-socket address, and the daemon says it takes segments), and streams them
+    otherwise, or from the first call on which the daemon cannot see this client's segments (another
+    container or user); True always uses shared memory (errors if it cannot); False always streams.
+    Results are the same either way, bit for bit."""
+
+    def __init__(self, address=None, token=None, token_file=None, timeout=None, shared_memory="auto"):
+        if shared_memory not in (True, False, "auto"):
+            raise ValueError("shared_memory is True, False or 'auto', not %r" % (shared_memory,))
+        if shared_memory is True and not shm.available():
+            raise ValueError("shared memory needs %s (Linux); use shared_memory='auto' or False"
+                             % shm.SEGMENT_DIR)
         self.address = resolve_address(address)
         self.metadata = (("authorization", "Bearer " + resolve_token(token, token_file)),)
         self.timeout = timeout
+        self.shared_memory = shared_memory
+        self._use_segments = None if shared_memory == "auto" else shared_memory  # None: ask the daemon once
         self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         self._calls = {}
 
@@ -107,13 +133,56 @@ class Client:
             raise _rpc_error(error) from None
 
     def stream(self, rpc, setup, image, mask=None, on_progress=None):
-        """Upload one image (and mask) with its setup; collect the images and summary that come back."""
+        """Send one image (and mask) with its setup; collect the images and summary that come back."""
+        if self._segments_wanted():
+            try:
+                return self._stream_shared(rpc, setup, image, mask, on_progress)
+            except BackendError as error:
+                if self.shared_memory != "auto" or not error.shared_memory_unusable:
+                    raise
+                self._use_segments = False  # the daemon cannot see our segments: stream from now on
         request_class = schema.RPCS[rpc][0]
         call = self._call(rpc)(wire.request_frames(request_class, setup, image, mask),
                                metadata=self.metadata, timeout=self.timeout)
-        reader = wire.ReplyReader(on_progress)
+        return self._collect(call, call, wire.ReplyReader(on_progress))
+
+    def _segments_wanted(self):
+        if self._use_segments is None:  # "auto", first call
+            self._use_segments = (is_local_address(self.address) and shm.available()
+                                  and self.models().shared_memory)
+        return self._use_segments
+
+    def _stream_shared(self, rpc, setup, image, mask, on_progress):
+        """The pixels go in segments this call makes; only the setup naming them goes over gRPC, and the
+        result comes back in a segment made for it (see shared_memory.py)."""
+        shared_setup = type(setup)()
+        shared_setup.CopyFrom(setup)
+        result_bytes = wire.byte_view(image).nbytes if rpc in RESULT_RPCS else 0  # a result has the layer's format
+        with shm.CallSegments() as segments:
+            try:
+                shared_setup.image.shared_memory.CopyFrom(segments.put(image))
+                if mask is not None:
+                    shared_setup.mask.shared_memory.CopyFrom(segments.put(mask))
+                if result_bytes:
+                    shared_setup.image.result_shared_memory.CopyFrom(segments.for_result(result_bytes))
+            except OSError as error:
+                raise BackendError("RESOURCE_EXHAUSTED", "cannot put the pixels in shared memory (%s): %s"
+                                   % (shm.SEGMENT_DIR, error.strerror),
+                                   shared_memory_unusable=True) from None
+            request_class = schema.RPCS[rpc][0]
+            call = self._call(rpc)(iter([request_class(setup=shared_setup).SerializeToString()]),
+                                   metadata=self.metadata, timeout=self.timeout)
+
+            def replies():
+                for reply in call:
+                    segments.unlink()  # the daemon opened them all before its first reply
+                    yield reply
+            return self._collect(call, replies(), wire.ReplyReader(on_progress, segments.results))
+
+    @staticmethod
+    def _collect(call, replies, reader):
         try:
-            reader.read(call)
+            reader.read(replies)
         except grpc.RpcError as error:
             raise _rpc_error(error) from None
         except wire.WireError as error:

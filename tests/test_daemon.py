@@ -42,6 +42,12 @@ def raw_call(daemon, rpc, messages, token=True):
         channel.close()
 
 
+@pytest.fixture(params=[False, True], ids=["streamed", "shared-memory"])
+def client(daemon, request):
+    """Both ways of handing pixels over: chunks (any client) and shared memory (a client on this machine)."""
+    return daemon.client(shared_memory=request.param)
+
+
 def status_of(callable_):
     with pytest.raises(grpc.RpcError) as caught:
         callable_()
@@ -54,11 +60,11 @@ def filters_setup(header, mask=None):
     return schema.FiltersRequest(setup=setup)
 
 
-def test_filters_round_trip_matches_in_process_and_keeps_alpha(daemon, photo):
+def test_filters_round_trip_matches_in_process_and_keeps_alpha(client, photo):
     rgba = np.dstack([photo, np.arange(photo.shape[0] * photo.shape[1], dtype=np.uint32).reshape(photo.shape[:2]) % 251])
     rgba = rgba.astype(np.uint8)
     events = []
-    result = daemon.client().filters(rgba, STACK, on_progress=lambda f, s: events.append((f, s)))
+    result = client.filters(rgba, STACK, on_progress=lambda f, s: events.append((f, s)))
     assert result.image.shape == rgba.shape and result.image.dtype == np.uint8
     np.testing.assert_array_equal(result.image[:, :, 3], rgba[:, :, 3])
     assert np.abs(result.image[:, :, :3].astype(int) - expected_u8(rgba, STACK)).max() <= 1
@@ -66,14 +72,13 @@ def test_filters_round_trip_matches_in_process_and_keeps_alpha(daemon, photo):
     assert [f.name for f in result.summary.filter_stack.filters] == ["exposure", "contrast", "saturation"]
 
 
-def test_16bit_linear_and_float_layers_keep_their_format(daemon):
+def test_16bit_linear_and_float_layers_keep_their_format(client):
     ramp16 = np.tile(np.arange(0, 65536, 16, dtype=np.uint16)[None, :, None], (8, 1, 3))
     identity = {"filters": [{"name": "exposure", "values": [0.0]}]}
-    out = daemon.client().filters(ramp16, identity).image
+    out = client.filters(ramp16, identity).image
     assert out.dtype == np.uint16 and np.abs(out.astype(int) - ramp16).max() <= 1
     linear = np.full((4, 4, 3), 0.18, np.float32)
-    out = daemon.client().filters(linear, {"filters": [{"name": "exposure", "values": [1.0]}]},
-                                  transfer=schema.LINEAR).image
+    out = client.filters(linear, {"filters": [{"name": "exposure", "values": [1.0]}]}, transfer=schema.LINEAR).image
     assert out.dtype == np.float32
     # exposure doubles the sRGB-encoded value (the filter bank works on encoded values, as in the papers)
     from backend.imaging.color import linear_to_srgb, srgb_to_linear
@@ -81,10 +86,10 @@ def test_16bit_linear_and_float_layers_keep_their_format(daemon):
     assert out[0, 0, 0] == pytest.approx(expected, abs=1e-5)
 
 
-def test_selection_mask_limits_the_filters(daemon, photo):
+def test_selection_mask_limits_the_filters(client, photo):
     mask = np.zeros(photo.shape[:2], np.uint8)
     mask[:, 256:] = 255
-    out = daemon.client().filters(photo, STACK, mask=mask).image
+    out = client.filters(photo, STACK, mask=mask).image
     np.testing.assert_array_equal(out[:, :256], photo[:, :256])
     assert np.abs(out[:, 256:].astype(int) - photo[:, 256:]).mean() > 10
 
@@ -122,14 +127,14 @@ def test_truncated_and_oversized_uploads(daemon):
     assert got.name == "INVALID_ARGUMENT" and "first message" in details
 
 
-def test_nan_in_a_float_image_and_a_mask_of_the_wrong_size(daemon):
+def test_nan_in_a_float_image_and_a_mask_of_the_wrong_size(client):
     image = np.full((8, 8, 3), 0.5, np.float32)
     image[3, 3, 1] = np.nan
     with pytest.raises(BackendError, match="NaN") as caught:
-        daemon.client().filters(image, STACK)
+        client.filters(image, STACK)
     assert caught.value.code == "INVALID_ARGUMENT"
     with pytest.raises(BackendError, match="mask is 4 x 8 pixels but the image is 8 x 8"):
-        daemon.client().filters(np.zeros((8, 8, 3), np.uint8), STACK, mask=np.ones((8, 4), np.uint8))
+        client.filters(np.zeros((8, 8, 3), np.uint8), STACK, mask=np.ones((8, 4), np.uint8))
 
 
 def test_unknown_model_unknown_filter_and_models_not_installed(daemon, photo):
@@ -176,7 +181,8 @@ def test_four_concurrent_clients_get_their_own_results(daemon, photo):
     results = [None] * 4
 
     def run(i):
-        results[i] = daemon.client().filters(images[i], stacks[i]).image
+        # streamed; the same with shared memory is in test_shared_memory.py
+        results[i] = daemon.client(shared_memory=False).filters(images[i], stacks[i]).image
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:

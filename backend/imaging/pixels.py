@@ -5,6 +5,7 @@ Why a room of its own: every model must give back a layer with the same channels
 transfer as the one it got, with alpha passed through byte for byte, and gray layers kept gray.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,12 @@ def to_unit_float(samples):
     samples = np.asarray(samples)
     if samples.ndim == 2:
         samples = samples[:, :, None]
-    source = torch.from_numpy(samples)  # strided views are fine: the copy below transposes and converts at once
+    if samples.flags.writeable:
+        source = torch.from_numpy(samples)  # strided views are fine: the copy below transposes and converts at once
+    else:  # a read-only mapping (a client's shared memory): only read here, so torch's warning does not apply
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+            source = torch.from_numpy(samples)
     planes = torch.empty((samples.shape[2],) + samples.shape[:2], dtype=torch.float32)
     planes.copy_(source.permute(2, 0, 1))
     if samples.dtype in _SCALE:

@@ -9,6 +9,7 @@ went away: it then raises ``Cancelled`` and the worker moves on, freeing the dev
 import queue
 import threading
 import time
+import traceback
 
 
 class Cancelled(Exception):
@@ -33,6 +34,7 @@ class Job:
         self.events = queue.Queue()
         self.result = None
         self.error = None
+        self.trace = ""  # the worker's traceback of ``error``, for the log
         self.cancelled = threading.Event()
         self.finished = threading.Event()
         self.started_at = None
@@ -65,8 +67,12 @@ class Job:
                 raise Cancelled()
             self.result = self.work(self)
         except BaseException as error:  # handed to the client's thread, which turns it into a status
-            self.error = error
+            # the worker's frames are kept as text only: as objects they would hold the request's pixels (and
+            # a client's shared memory) in a reference cycle with this job until some later garbage collection
+            self.trace = traceback.format_exc()
+            self.error = error.with_traceback(None)
         finally:
+            self.work = None  # what it held (a layer, a client's shared memory) goes now, not at a later GC
             self.finished.set()
             self.events.put(_DONE)
 

@@ -2,7 +2,8 @@
 
 Each RPC handler runs in its own thread: it receives the upload (validating as bytes arrive), submits
 one job, relays the job's progress, then streams the result images and a summary. Errors become gRPC
-status codes with a sentence; the daemon keeps serving whatever a client sends.
+status codes with a sentence; the daemon keeps serving whatever a client sends. A client on this
+machine may instead hand over its pixels in shared memory (``shared_memory.py``); the work is the same.
 """
 
 import ipaddress
@@ -12,6 +13,7 @@ import os
 import signal
 import socket
 import threading
+import traceback
 from concurrent import futures
 
 import grpc
@@ -20,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, jobs, models
 from ..imaging import pixels
-from . import auth, schema, wire
+from . import auth, schema, shared_memory, wire
 
 log = logging.getLogger("semantic_enhance.server")
 MESSAGE_LIMIT = 16 << 20
@@ -31,8 +33,8 @@ TRANSFERS = {schema.TRANSFER_UNSPECIFIED: pixels.PERCEPTUAL, schema.PERCEPTUAL: 
 WIRE_TRANSFERS = {pixels.PERCEPTUAL: schema.PERCEPTUAL, pixels.LINEAR: schema.LINEAR}
 STREAM_BAND_BYTES = 8 << 20  # a streamed band: big enough that the worker's threads stay busy, small enough to overlap
 STATUS = {name: getattr(grpc.StatusCode, name) for name in
-          ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "UNAVAILABLE",
-           "CANCELLED", "DATA_LOSS", "DEADLINE_EXCEEDED", "INTERNAL")}
+          ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED",
+           "UNAVAILABLE", "CANCELLED", "DATA_LOSS", "DEADLINE_EXCEEDED", "INTERNAL")}
 
 # rpc -> (task kind, how the model is chosen: a setup field naming it, or None for the task's default)
 ROUTES = {"Adjust": ("adjust", "model"), "Enhance": ("enhance", None), "Crop": ("crop", None),
@@ -58,14 +60,17 @@ class Refused(Exception):
 class Service:
     """The SemanticEnhance RPCs, as plain methods (the generic handler below wires them to gRPC)."""
 
-    def __init__(self, device="cpu", max_pixels=wire.DEFAULT_MAX_PIXELS, queue_capacity=8):
+    def __init__(self, device="cpu", max_pixels=wire.DEFAULT_MAX_PIXELS, queue_capacity=8, local=True):
         self.device = device
         self.max_pixels = max_pixels
         self.queue = jobs.JobQueue(queue_capacity)
+        # segments only from clients that must be on this machine: a loopback or Unix-socket daemon's
+        self.shared_memory = local and shared_memory.available()
 
     # -- ListModels ------------------------------------------------------------------------------
     def ListModels(self, request, context):
-        reply = schema.ListModelsReply(server_version=__version__, device=self.device, max_pixels=self.max_pixels)
+        reply = schema.ListModelsReply(server_version=__version__, device=self.device, max_pixels=self.max_pixels,
+                                       shared_memory=self.shared_memory)
         for model in models.all_models().values():
             info = reply.models.add(id=model.id, version=model.version, paper=model.paper, summary=model.summary,
                                     styles=list(model.styles), installed=model.installed(), device=self.device)
@@ -129,9 +134,23 @@ class Service:
         except ValueError as error:
             raise Refused("INVALID_ARGUMENT", str(error))
 
-    def _buffered_work(self, kind, model, setup, requests):
-        """Receive the whole upload, then queue the work on it."""
-        image, mask = self._receive(setup, requests)
+    def _shared_pixels(self, setup):
+        """The request's pixels when they are in the client's shared memory, else None (chunks follow)."""
+        if not setup.image.HasField("shared_memory"):
+            mask = self._mask_header(setup)
+            if setup.image.HasField("result_shared_memory") or (mask is not None and mask.HasField("shared_memory")):
+                raise Refused("INVALID_ARGUMENT", "a result or mask segment needs the layer in shared memory too; "
+                              "a streamed layer streams its mask and gets its result streamed back")
+            return None
+        if not self.shared_memory:
+            raise shared_memory.Unusable(
+                "FAILED_PRECONDITION", "this daemon takes no pixels in shared memory: it listens on a network "
+                "address (--allow-remote), where clients may be on other machines; stream the pixels as chunks")
+        return shared_memory.SharedPixels(setup.image, self._mask_header(setup), self.max_pixels)
+
+    def _buffered_work(self, kind, model, setup, requests, shared=None):
+        """Receive the whole upload (or map the shared pixels), then queue the work on it."""
+        image, mask = shared.finish() if shared is not None else self._receive(setup, requests)
 
         def work(job):
             task = self._task(kind, setup, image, mask)
@@ -141,27 +160,34 @@ class Service:
             return model.run(task, self.device)
         return work
 
-    def _streamed_work(self, kind, model, setup, requests):
+    def _streamed_work(self, kind, model, setup, requests, shared=None):
         """A pointwise model without a mask: a thread receives the upload while the worker filters the
-        bands that have arrived and sends their results back (upload, work and download overlap)."""
+        bands that have arrived and sends their results back (upload, work and download overlap). With
+        shared pixels every band is there at once, and result rows go into the client's result segment."""
         task = self._task(kind, setup, None, None)
         self._checked(model, task)
-        receiver = wire.Receiver(setup.image, None, self.max_pixels)
-        upload = threading.Thread(target=self._pump, args=(requests, receiver), name="upload", daemon=True)
-        upload.start()
+        upload, source = None, shared
+        if source is None:
+            source = wire.Receiver(setup.image, None, self.max_pixels)
+            upload = threading.Thread(target=self._pump, args=(requests, source), name="upload", daemon=True)
+            upload.start()
         transfer = TRANSFERS[setup.image.transfer]
-        band_rows = max(1, STREAM_BAND_BYTES // (receiver.image_bytes // setup.image.height))
+        row_bytes = wire.byte_count(setup.image.width, 1, setup.image.channels, setup.image.sample_type)
+        band_rows = max(1, STREAM_BAND_BYTES // row_bytes)
 
         def work(job):
             task.job = job
             model.ensure_loaded(self.device)
 
             def emit(rows):
+                if shared is not None and shared.result is not None:
+                    shared.put_result_rows(rows)
+                    return
                 for frame in wire.chunk_frames(rows, wire.REPLY_CHUNK_TAG):
                     job.send(frame)
-            bands = (pixels.decode(rows, transfer) for rows in receiver.rows(band_rows))
+            bands = (pixels.decode(rows, transfer) for rows in source.rows(band_rows))
             return model.run_rows(task, bands, emit, self.device)
-        return work, upload, receiver
+        return work, upload, source
 
     def _pump(self, requests, receiver):
         error = None
@@ -182,11 +208,14 @@ class Service:
             except models.ModelNotInstalled as error:
                 raise Refused("FAILED_PRECONDITION", str(error))
         wire.check_image_header(setup.image, self.max_pixels)
+        shared = self._shared_pixels(setup)  # opened before the first reply: the client may unlink them then
+        result_segment = shared is not None and shared.result is not None
         streamed = model.pointwise and self._mask_header(setup) is None
+        upload = None
         if streamed:
-            work, upload, receiver = self._streamed_work(kind, model, setup, requests)
+            work, upload, receiver = self._streamed_work(kind, model, setup, requests, shared)
         else:
-            work = self._buffered_work(kind, model, setup, requests)
+            work = self._buffered_work(kind, model, setup, requests, shared)
         try:
             job = self.queue.submit(work, name="%s/%s" % (rpc, model.id))
         except jobs.QueueFull as error:
@@ -194,7 +223,10 @@ class Service:
         except jobs.ShuttingDown as error:
             raise Refused("UNAVAILABLE", str(error))
         context.add_callback(job.cancel)
-        if streamed:  # a pointwise result has the layer's own format; its rows follow as they are made
+        if shared is not None:  # let go of the layer's segment only once the reply is out: the client has
+            holder = [shared]   # unlinked it, so that frees its pages, which takes a while and nobody waits for
+            context.add_callback(holder.clear)
+        if streamed and not result_segment:  # a pointwise result has the layer's format; its rows follow as made
             result = schema.ImageHeader()
             result.CopyFrom(setup.image)
             result.role = "result"
@@ -207,16 +239,24 @@ class Service:
         if isinstance(job.error, jobs.Cancelled):
             raise Refused("CANCELLED", "the job was cancelled")
         if job.error is not None:
+            if not isinstance(job.error, (Refused, wire.WireError)):  # a bug: the log shows where it happened
+                log.error("%s failed in the worker:\n%s", rpc, job.trace.rstrip())
             raise job.error
-        if streamed:  # every row is back; the upload must also have ended, with nothing extra
+        if upload is not None:  # every row is back; the upload must also have ended, with nothing extra
             upload.join(wire.STALL_SECONDS)
             if upload.is_alive():
                 raise wire.WireError("DEADLINE_EXCEEDED", "the upload did not end after the last pixel byte")
             if receiver.error is not None:
                 raise receiver.error
+        if streamed and result_segment:  # the rows are in the client's segment now
+            yield schema.Reply(image=shared.result_header(setup.image))
         outcome = job.result
         for output in outcome.images:
-            yield from wire.image_events(output.pixels, WIRE_TRANSFERS[output.transfer], output.role)
+            transfer = WIRE_TRANSFERS[output.transfer]
+            if result_segment and output.role == "result" and shared.put_result(output.pixels):
+                yield schema.Reply(image=shared.result_header(wire.header_for(output.pixels, transfer, "result")))
+            else:
+                yield from wire.image_events(output.pixels, transfer, output.role)
         yield schema.Reply(summary=self._summary(model, outcome))
 
     @staticmethod
@@ -240,10 +280,14 @@ class Service:
             try:
                 yield from self._stream(rpc, requests, context)
             except (Refused, wire.WireError) as error:
+                if isinstance(error, shared_memory.Unusable):  # an "auto" client then streams instead
+                    context.set_trailing_metadata(((shared_memory.UNUSABLE_KEY, "unusable"),))
+                traceback.clear_frames(error.__traceback__)  # let go of the request's pixels (see Job._run)
                 context.abort(STATUS[error.code], str(error))
             except grpc.RpcError:
                 raise
             except Exception as error:  # a bug: say so, keep serving
+                traceback.clear_frames(error.__traceback__)  # the log needs the lines, not the locals
                 if not context.is_active():
                     return
                 log.exception("%s failed", rpc)
@@ -284,7 +328,7 @@ class Daemon:
         if unix is None and not allow_remote and not is_loopback(host):
             raise ValueError("refusing to listen on %s: that is not a loopback address and the daemon would be "
                              "reachable from other machines; pass --allow-remote if you really mean it" % host)
-        self.service = Service(device, max_pixels, queue_capacity)
+        self.service = Service(device, max_pixels, queue_capacity, local=unix is not None or is_loopback(host))
         kinds = {schema.method_path(rpc): kind for rpc, (_, _, kind) in schema.RPCS.items()}
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rpc"),
                                   interceptors=[auth.TokenInterceptor(token, kinds)], options=CHANNEL_OPTIONS)

@@ -47,7 +47,7 @@ def mask_header_for(mask):
                              width=mask.shape[1], height=mask.shape[0])
 
 
-def _byte_view(array):
+def byte_view(array):
     array = np.asarray(array)
     if array.dtype.byteorder == ">" or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
@@ -56,7 +56,7 @@ def _byte_view(array):
 
 def chunks(array, chunk_bytes=CHUNK_BYTES):
     """Yield the array's bytes in chunks, without copying the whole array first."""
-    view = _byte_view(array)
+    view = byte_view(array)
     for start in range(0, len(view), chunk_bytes):
         yield bytes(view[start:start + chunk_bytes])
 
@@ -93,7 +93,7 @@ def _varint(value):
 
 def chunk_frames(array, tag, chunk_bytes=CHUNK_BYTES):
     """Serialized chunk messages (bytes) for the array, one copy of the pixels each."""
-    view = _byte_view(array)
+    view = byte_view(array)
     for start in range(0, len(view), chunk_bytes):
         piece = view[start:start + chunk_bytes]
         yield b"".join((bytes((tag,)), _varint(len(piece)), piece))
@@ -131,7 +131,7 @@ def request_frames(request_class, setup, image, mask=None):
         yield from chunk_frames(mask, REQUEST_CHUNK_TAG)
 
 
-def _byte_count(width, height, channels, sample_type):
+def byte_count(width, height, channels, sample_type):
     return int(width) * int(height) * int(channels) * DTYPES[sample_type].itemsize
 
 
@@ -149,6 +149,20 @@ def check_image_header(header, max_pixels=DEFAULT_MAX_PIXELS, what="image"):
         raise WireError("INVALID_ARGUMENT", "the %s has no sample type; use u8, u16 or f32" % what)
 
 
+def check_mask_header(header, mask_header):
+    """Refuse a mask that does not fit the image; returns the mask header, or None when there is no mask."""
+    if mask_header is None or not mask_header.channels:
+        return None
+    if not 1 <= mask_header.channels <= 64 or mask_header.sample_type not in DTYPES:
+        raise WireError("INVALID_ARGUMENT", "the mask header is malformed (channels %d, sample type %d)"
+                        % (mask_header.channels, mask_header.sample_type))
+    size = (mask_header.width or header.width, mask_header.height or header.height)
+    if size != (header.width, header.height):
+        raise WireError("INVALID_ARGUMENT", "the mask is %d x %d pixels but the image is %d x %d: a mask must "
+                        "cover the image exactly" % (size + (header.width, header.height)))
+    return mask_header
+
+
 class Receiver:
     """Fills one image (and its optional mask) from a stream of byte chunks.
 
@@ -159,17 +173,9 @@ class Receiver:
     def __init__(self, header, mask_header=None, max_pixels=DEFAULT_MAX_PIXELS):
         check_image_header(header, max_pixels)
         self.header = header
-        self.mask_header = mask_header if (mask_header is not None and mask_header.channels) else None
-        if self.mask_header is not None:
-            if not 1 <= self.mask_header.channels <= 64 or self.mask_header.sample_type not in DTYPES:
-                raise WireError("INVALID_ARGUMENT", "the mask header is malformed (channels %d, sample type %d)"
-                                % (self.mask_header.channels, self.mask_header.sample_type))
-            size = (self.mask_header.width or header.width, self.mask_header.height or header.height)
-            if size != (header.width, header.height):
-                raise WireError("INVALID_ARGUMENT", "the mask is %d x %d pixels but the image is %d x %d: a mask must "
-                                "cover the image exactly" % (size + (header.width, header.height)))
-        self.image_bytes = _byte_count(header.width, header.height, header.channels, header.sample_type)
-        self.mask_bytes = 0 if self.mask_header is None else _byte_count(
+        self.mask_header = check_mask_header(header, mask_header)
+        self.image_bytes = byte_count(header.width, header.height, header.channels, header.sample_type)
+        self.mask_bytes = 0 if self.mask_header is None else byte_count(
             header.width, header.height, self.mask_header.channels, self.mask_header.sample_type)
         # a numpy buffer, not a bytearray: numpy backs big allocations with huge pages, which makes filling
         # 100 MB about three times cheaper (fewer page faults); it is never zeroed, every byte gets written
@@ -231,7 +237,7 @@ class Receiver:
                 if self.error is not None:
                     raise self.error
             band = image[start:stop]
-            _check_finite(band, "image")
+            check_finite(band, "image")
             yield band
             start = stop
 
@@ -241,16 +247,16 @@ class Receiver:
             raise self._truncated()
         h, w = self.header.height, self.header.width
         image = self._image()
-        _check_finite(image, "image")
+        check_finite(image, "image")
         mask = None
         if self.mask_header is not None:
             mask = np.frombuffer(self.buffer, DTYPES[self.mask_header.sample_type], h * w * self.mask_header.channels,
                                  offset=self.image_bytes).reshape(h, w, self.mask_header.channels)
-            _check_finite(mask, "mask")
+            check_finite(mask, "mask")
         return image, mask
 
 
-def _check_finite(array, what):
+def check_finite(array, what):
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise WireError("INVALID_ARGUMENT", "the %s contains NaN or infinite values" % what)
 
@@ -262,15 +268,33 @@ def image_events(array, transfer=None, role="result"):
 
 
 class ReplyReader:
-    """Collects a reply stream: images and their transfers by role, the summary, progress through a callback."""
+    """Collects a reply stream: images and their transfers by role, the summary, progress through a callback.
 
-    def __init__(self, on_progress=None):
+    ``segments``: name -> uint8 buffer of each shared-memory segment this client made for results; an
+    image header naming one is read from it (a view, no copy). Any other name is refused: a client only
+    ever reads its own segments."""
+
+    def __init__(self, on_progress=None, segments=None):
         self.images = {}
         self.transfers = {}  # role -> schema.PERCEPTUAL or schema.LINEAR
         self.summary = None
         self.on_progress = on_progress
+        self.segments = segments or {}
         self._receiver = None
         self._role = None
+
+    def _from_segment(self, header):
+        check_image_header(header, 1 << 62, "returned image")
+        segment = header.shared_memory
+        buffer = self.segments.get(segment.name)
+        size = byte_count(header.width, header.height, header.channels, header.sample_type)
+        if buffer is None or segment.size != size or segment.offset + size > len(buffer):
+            raise WireError("DATA_LOSS", "the daemon named shared-memory segment %r (%d bytes at %d) for a %d-byte "
+                            "image, which is not one this client made for it" % (segment.name[:80], segment.size,
+                                                                                 segment.offset, size))
+        image = np.frombuffer(buffer, DTYPES[header.sample_type], size // DTYPES[header.sample_type].itemsize,
+                              segment.offset)
+        return image.reshape(header.height, header.width, header.channels)
 
     def _close_image(self):
         if self._receiver is not None:
@@ -291,7 +315,10 @@ class ReplyReader:
                 self._close_image()
                 self._role = reply.image.role or "result"
                 self.transfers[self._role] = reply.image.transfer or schema.PERCEPTUAL
-                self._receiver = Receiver(reply.image, max_pixels=1 << 62)
+                if reply.image.HasField("shared_memory"):  # its pixels are already here: no chunks follow
+                    self.images[self._role] = self._from_segment(reply.image)
+                else:
+                    self._receiver = Receiver(reply.image, max_pixels=1 << 62)
             elif kind == "summary":
                 self._close_image()
                 self.summary = reply.summary

@@ -1,9 +1,11 @@
-"""Transfer cost of the daemon: 24-megapixel layers round-tripped through `filters` over loopback gRPC.
+"""Transfer cost of the daemon: 24-megapixel layers round-tripped through `filters` by a real daemon.
 
-Reference: the same stack applied in-process (decode, apply, encode: exactly the daemon's work).
-Transfer = round trip through a real daemon process - in-process time. Targets (issue 2): transfer adds
-at most 25% to the in-process time, and moves >= 100 MP/s (megapixels of the layer per second of
-transfer, upload and download together).
+Two ways to the daemon, timed in the same run: pixels streamed as gRPC chunks over loopback (what every
+client can do), and handed over in shared memory (a client on the daemon's machine; see
+backend/transport/shared_memory.py). Reference: the same stack applied in-process (decode, apply,
+encode: exactly the daemon's work). Transfer = round trip through the daemon - in-process time.
+Targets (issue 2): transfer adds at most 25% to the in-process time, and moves >= 100 MP/s (megapixels
+of the layer per second of transfer, upload and download together).
 
     python -m training.bench.transfer [--megapixels 24] [--repeat 7] [--markdown]
 """
@@ -59,31 +61,40 @@ def main(argv=None):
         import pathlib
         daemon = start_daemon(pathlib.Path(tmp))
         try:
-            client = daemon.client()
-            client.filters(np.zeros((8, 8, 3), np.uint8), STACK)  # warm-up: imports, first allocations
+            streamed = daemon.client(shared_memory=False)
+            shared = daemon.client(shared_memory=True)
+            for client in (streamed, shared):  # warm-up: imports, first allocations
+                client.filters(np.zeros((8, 8, 3), np.uint8), STACK)
             rows = []
             for name, image in cases:
-                (local_time, remote_time), (local, result) = best_of_interleaved(
-                    args.repeat, lambda: in_process(image), lambda: client.filters(image, STACK))
-                assert np.array_equal(result.image, local), "daemon and in-process results differ"
-                transfer = max(remote_time - local_time, 1e-9)
-                mp = height * width / 1e6
-                rows.append((name, "%dx%d" % (width, height), image.nbytes / 2**20, local_time, remote_time,
-                             transfer, transfer / local_time, mp / transfer))
+                (local_time, streamed_time, shared_time), (local, by_stream, by_segment) = best_of_interleaved(
+                    args.repeat, lambda: in_process(image), lambda: streamed.filters(image, STACK),
+                    lambda: shared.filters(image, STACK))
+                for path, result, remote_time in (("gRPC stream", by_stream, streamed_time),
+                                                  ("shared memory", by_segment, shared_time)):
+                    assert np.array_equal(result.image, local), "daemon (%s) and in-process results differ" % path
+                    transfer = remote_time - local_time
+                    rows.append((name, path, "%dx%d" % (width, height), image.nbytes / 2**20, local_time,
+                                 remote_time, transfer, transfer / local_time, height * width / 1e6 / transfer))
         finally:
             stop_daemon(daemon)
-    header = ("layer", "size", "MiB", "in-process s", "via daemon s", "transfer s", "transfer / in-process",
+    header = ("layer", "path", "size", "MiB", "in-process s", "via daemon s", "transfer s", "transfer / in-process",
               "transfer MP/s")
     print("torch %s, %d threads, %s" % (torch.__version__, torch.get_num_threads(), os.uname().machine))
+
+
+    def rate(mp_s):  # a transfer at or below zero (the daemon as fast as in-process) has no meaningful rate
+        return "%.0f" % mp_s if mp_s > 0 else "-"
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for r in rows:
-            print("| %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f%% | %.0f |" % (r[0], r[1], r[2], r[3], r[4], r[5], 100 * r[6], r[7]))
+            print("| %s | %s | %s | %.0f | %.2f | %.2f | %.2f | %.0f%% | %s |"
+                  % (r[:7] + (100 * r[7], rate(r[8]))))
     else:
-        print("%-8s %-10s %6s %13s %13s %11s %22s %14s" % header)
+        print("%-8s %-14s %-10s %6s %13s %13s %11s %22s %14s" % header)
         for r in rows:
-            print("%-8s %-10s %6.0f %13.2f %13.2f %11.2f %21.0f%% %14.0f" % (r[:6] + (100 * r[6], r[7])))
+            print("%-8s %-14s %-10s %6.0f %13.2f %13.2f %11.2f %21.0f%% %14s" % (r[:7] + (100 * r[7], rate(r[8]))))
 
 
 if __name__ == "__main__":

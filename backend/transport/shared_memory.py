@@ -1,0 +1,268 @@
+"""Pixels in POSIX shared memory, for clients on the daemon's machine (Triton's system-shared-memory idea).
+
+Why: streamed over gRPC every pixel is copied several more times on each side (into and out of
+gRPC's buffers, through the kernel's loopback), and on two cores those copies cannot hide behind the
+work. A local client instead writes the layer once into a segment under /dev/shm and sends only the
+setup naming it; the daemon maps it read-only (numpy views, no copy) and writes the result into a
+segment the client made for it, which the client then reads in place. The client makes and unlinks
+every segment; the daemon creates none, so a call that fails or is cancelled leaves nothing of the
+daemon's behind. Linux only (/dev/shm); elsewhere clients stream.
+
+Daemon side: ``SharedPixels`` (reads like ``wire.Receiver``). Client side: ``CallSegments``.
+Depends on numpy, ``schema`` and ``wire``.
+"""
+
+import errno
+import mmap
+import os
+import re
+import secrets
+import stat
+
+import numpy as np
+
+from . import schema, wire
+
+SEGMENT_DIR = "/dev/shm"
+NAME_PREFIX = "semantic-enhance-"
+# trailing metadata on a refusal that means "segments cannot work between this client and this daemon"
+# (another machine, container or user, or a daemon on a network address): an "auto" client then streams
+UNUSABLE_KEY = "semantic-enhance-shared-memory"
+_NAME = re.compile(r"(?!\.)[A-Za-z0-9._-]{1,200}")
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # map every page at once: one call instead of a fault per page
+
+
+def available():
+    return os.path.isdir(SEGMENT_DIR)
+
+
+class Unusable(wire.WireError):
+    """A refusal that no fix of the request can cure between this client and this daemon."""
+
+
+# -- daemon side -----------------------------------------------------------------------------------
+
+def _open(segment, expected_bytes, itemsize, what, writable):
+    """Open one segment the client named, after every check; returns (descriptor, os.stat_result)."""
+    name = segment.name
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise wire.WireError("INVALID_ARGUMENT", "the %s's shared-memory name %r is not allowed: give the name "
+                             "of a segment in %s without slashes (letters, digits, '.', '_', '-'; not starting "
+                             "with '.')" % (what, name[:80], SEGMENT_DIR))
+    if segment.size != expected_bytes:
+        raise wire.WireError("INVALID_ARGUMENT", "the %s's shared-memory segment '%s' is announced as %d bytes, "
+                             "but its header describes %d bytes (width x height x channels x sample size)"
+                             % (what, name, segment.size, expected_bytes))
+    if segment.offset % itemsize:
+        raise wire.WireError("INVALID_ARGUMENT", "the %s starts at offset %d of segment '%s', which is not a "
+                             "multiple of its sample size (%d bytes)" % (what, segment.offset, name, itemsize))
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        descriptor = os.open(os.path.join(SEGMENT_DIR, name), flags)
+    except FileNotFoundError:
+        raise Unusable("NOT_FOUND", "there is no shared-memory segment '%s' on the daemon's machine: the client "
+                       "must create it in %s before the call and keep it until the daemon's first reply; a "
+                       "client on another machine or in another container must stream its pixels instead"
+                       % (name, SEGMENT_DIR))
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise wire.WireError("INVALID_ARGUMENT", "the shared-memory segment '%s' is a symbolic link; the "
+                                 "daemon only opens plain segments" % name)
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise Unusable("PERMISSION_DENIED", "the daemon may not open the shared-memory segment '%s' (%s): it "
+                           "only uses segments of its own user" % (name, error.strerror))
+        raise wire.WireError("INVALID_ARGUMENT", "the shared-memory segment '%s' cannot be opened: %s"
+                             % (name, error.strerror))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise wire.WireError("INVALID_ARGUMENT", "'%s' in %s is not a shared-memory segment"
+                                 % (name, SEGMENT_DIR))
+        if info.st_uid != os.geteuid():
+            raise Unusable("PERMISSION_DENIED", "the shared-memory segment '%s' belongs to user %d, not to the "
+                           "daemon's user (%d): the daemon only uses its own user's segments"
+                           % (name, info.st_uid, os.geteuid()))
+        end = segment.offset + segment.size
+        if info.st_size < end:
+            raise wire.WireError("INVALID_ARGUMENT", "the shared-memory segment '%s' holds %d bytes, but the %s "
+                                 "needs %d bytes from offset %d (%d in all)"
+                                 % (name, info.st_size, what, segment.size, segment.offset, end))
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor, info
+
+
+def _map_pixels(segment, expected_bytes, itemsize, what):
+    """A read-only uint8 view of exactly the pixels of a segment; returns (view, file identity)."""
+    descriptor, info = _open(segment, expected_bytes, itemsize, what, writable=False)
+    try:
+        buffer = mmap.mmap(descriptor, segment.offset + segment.size, flags=mmap.MAP_SHARED | _POPULATE,
+                           prot=mmap.PROT_READ)
+    finally:
+        os.close(descriptor)
+    # never closed explicitly: the mapping goes when the last view of it does (the worker may still hold one)
+    return np.frombuffer(buffer, np.uint8, segment.size, segment.offset), (info.st_dev, info.st_ino)
+
+
+class _ResultSegment:
+    """The client's segment for the result, written with pwrite rather than through a mapping: the kernel
+    then fills whole pages without zeroing them first, and no room in /dev/shm (or a segment the client
+    shrank) is an error of one call instead of a SIGBUS that would end the daemon."""
+
+    def __init__(self, segment, expected_bytes, itemsize):
+        descriptor, info = _open(segment, expected_bytes, itemsize, "result", writable=True)
+        self.file = os.fdopen(descriptor, "r+b", buffering=0)  # closed when the last user lets go
+        self.identity = (info.st_dev, info.st_ino)
+        self.segment = segment
+        self.filled = 0
+
+    def write(self, data):
+        """Write the next bytes of the result, in order."""
+        data = memoryview(data).cast("B")
+        if self.filled + len(data) > self.segment.size:
+            raise wire.WireError("INTERNAL", "the model made more result bytes than the layer has")
+        try:
+            done = 0
+            while done < len(data):
+                done += os.pwrite(self.file.fileno(), data[done:], self.segment.offset + self.filled + done)
+        except OSError as error:
+            raise Unusable("RESOURCE_EXHAUSTED", "the result (%.0f MiB) could not be written into the shared-memory "
+                           "segment '%s': %s" % (self.segment.size / 2**20, self.segment.name, error.strerror))
+        self.filled += len(data)
+
+
+class SharedPixels:
+    """A request's pixels read straight from the client's segments: read-only views, no copy. Reads like
+    ``wire.Receiver`` (``rows``, ``finish``), so the daemon's work does not care how the pixels came;
+    ``result`` is the client's segment for the result image, or None when the result is to be streamed."""
+
+    error = None
+
+    def __init__(self, header, mask_header=None, max_pixels=wire.DEFAULT_MAX_PIXELS):
+        wire.check_image_header(header, max_pixels)
+        mask_header = wire.check_mask_header(header, mask_header)
+        self.header = header
+        h, w = header.height, header.width
+        dtype = wire.DTYPES[header.sample_type]
+        view, identity = _map_pixels(header.shared_memory, wire.byte_count(w, h, header.channels, header.sample_type),
+                                     dtype.itemsize, "image")
+        self.image = view.view(dtype).reshape(h, w, header.channels)
+        originals = {identity}
+        self.mask = None
+        if mask_header is not None:
+            if not mask_header.HasField("shared_memory"):
+                raise wire.WireError("INVALID_ARGUMENT", "the image is in shared memory, so its mask must be too: no "
+                                     "chunks follow a shared-memory image")
+            mask_dtype = wire.DTYPES[mask_header.sample_type]
+            view, identity = _map_pixels(mask_header.shared_memory, wire.byte_count(w, h, mask_header.channels,
+                                                                                    mask_header.sample_type),
+                                         mask_dtype.itemsize, "mask")
+            self.mask = view.view(mask_dtype).reshape(h, w, mask_header.channels)
+            originals.add(identity)
+        self.result = None  # the client's segment for the result
+        if header.HasField("result_shared_memory"):
+            if header.result_shared_memory.name == header.shared_memory.name:
+                raise self._over_original()
+            self.result = _ResultSegment(header.result_shared_memory, self.image.nbytes, dtype.itemsize)
+            if self.result.identity in originals:  # the same file under another name
+                raise self._over_original()
+
+    def _over_original(self):
+        return wire.WireError("INVALID_ARGUMENT", "the result segment '%s' is the layer's own segment: the daemon "
+                              "never writes over the original; make another segment for the result"
+                              % self.header.result_shared_memory.name)
+
+    def rows(self, band_rows):
+        """The image in bands of at most ``band_rows`` rows (all there already: nothing to wait for)."""
+        for start in range(0, self.header.height, band_rows):
+            band = self.image[start:start + band_rows]
+            wire.check_finite(band, "image")
+            yield band
+
+    def finish(self):
+        wire.check_finite(self.image, "image")
+        if self.mask is not None:
+            wire.check_finite(self.mask, "mask")
+        return self.image, self.mask
+
+    def put_result(self, pixels):
+        """Write a whole result into the client's segment when it is exactly the segment's size."""
+        data = wire.byte_view(pixels)
+        if self.result is None or self.result.filled or len(data) != self.result.segment.size:
+            return False
+        self.result.write(data)
+        return True
+
+    def put_result_rows(self, rows):
+        """Write the next rows of a streamed result, in order."""
+        self.result.write(wire.byte_view(rows))
+
+    def result_header(self, like):
+        """The reply's header for the result in the client's segment: ``like``'s format, no chunks follow."""
+        if self.result.filled != self.result.segment.size:
+            raise wire.WireError("INTERNAL", "the model made %d of the result's %d bytes"
+                                 % (self.result.filled, self.result.segment.size))
+        header = schema.ImageHeader()
+        header.CopyFrom(like)
+        header.ClearField("result_shared_memory")
+        header.role = header.role or "result"
+        header.shared_memory.CopyFrom(self.header.result_shared_memory)
+        return header
+
+
+# -- client side -----------------------------------------------------------------------------------
+
+class CallSegments:
+    """The segments of one call, made by the client (mode 0600, random names that cannot be guessed) and
+    unlinked by it: as soon as the daemon's first reply shows that it has opened them all, and in any
+    case when the call ends, whether it succeeded, failed or was cancelled. Mappings outlive the names,
+    so a result read from a segment stays valid. Raises OSError when /dev/shm has no room."""
+
+    def __init__(self):
+        self._paths = []
+        self.results = {}  # name -> writable uint8 view of a result segment, for wire.ReplyReader
+
+    def _create(self):
+        name = NAME_PREFIX + secrets.token_hex(16)
+        path = os.path.join(SEGMENT_DIR, name)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        self._paths.append(path)
+        return name, descriptor
+
+    def put(self, array):
+        """A new segment holding the array's bytes; returns the SharedMemory message naming it."""
+        data = wire.byte_view(array)
+        name, descriptor = self._create()
+        try:  # a write, not a mapping: no room in /dev/shm is then an error here, not a SIGBUS
+            written = 0
+            while written < len(data):
+                written += os.pwrite(descriptor, data[written:], written)
+        finally:
+            os.close(descriptor)
+        return schema.SharedMemory(name=name, size=len(data))
+
+    def for_result(self, size):
+        """A new (empty, sparse) segment of ``size`` bytes for the daemon to write the result into, mapped
+        here so that the result can be read in place once the daemon has written it."""
+        name, descriptor = self._create()
+        try:
+            os.ftruncate(descriptor, size)
+            buffer = mmap.mmap(descriptor, size)
+        finally:
+            os.close(descriptor)
+        self.results[name] = np.frombuffer(buffer, np.uint8)
+        return schema.SharedMemory(name=name, size=size)
+
+    def unlink(self):
+        while self._paths:
+            try:
+                os.unlink(self._paths.pop())
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.unlink()
