@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
 from google.protobuf import json_format
 
 from .transport import auth, schema, wire
@@ -104,9 +105,24 @@ class Client:
         self._use_segments = None if shared_memory == "auto" else shared_memory  # None: ask the daemon once
         self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         self._calls = {}
+        self._kept = shm.KeptSegments()
 
     def close(self):
+        self._kept.close()
         self.channel.close()
+
+    def shared_array(self, shape, dtype=np.uint8):
+        """An empty array to read a layer's pixels straight into: when pixels go in shared memory it lies
+        in a segment this client keeps, so every call on it names the segment instead of copying the
+        pixels (an editor fills it once); otherwise a plain array. ``release`` or ``close`` frees it."""
+        if self._segments_wanted():
+            return self._kept.array(shape, dtype)
+        return np.empty(shape, dtype)
+
+    def release(self, array):
+        """Free the segment behind an array from ``shared_array`` (no-op for a plain array)."""
+        if self._kept.find(array) is not None:
+            self._kept.release(array)
 
     def __enter__(self):
         return self
@@ -160,9 +176,10 @@ class Client:
         result_bytes = wire.byte_view(image).nbytes if rpc in RESULT_RPCS else 0  # a result has the layer's format
         with shm.CallSegments() as segments:
             try:
-                shared_setup.image.shared_memory.CopyFrom(segments.put(image))
+                # pixels already in a segment this client keeps (``shared_array``) are named, not copied
+                shared_setup.image.shared_memory.CopyFrom(self._kept.find(image) or segments.put(image))
                 if mask is not None:
-                    shared_setup.mask.shared_memory.CopyFrom(segments.put(mask))
+                    shared_setup.mask.shared_memory.CopyFrom(self._kept.find(mask) or segments.put(mask))
                 if result_bytes:
                     shared_setup.image.result_shared_memory.CopyFrom(segments.for_result(result_bytes))
             except OSError as error:

@@ -257,3 +257,39 @@ def test_a_daemon_on_a_network_address_refuses_shared_memory(photo):
         assert not came_from_a_segment(local.filters(photo, STACK).image)
     finally:
         server.stop(1)
+
+
+def test_a_kept_array_is_named_not_copied_and_freed_by_release(daemon, no_leftovers):
+    """shared_array: the editor reads its pixels straight into a kept segment; calls name it (no new
+    segment for the layer), the daemon never writes it, and release/close unlink it."""
+    client = daemon.client(shared_memory=True)
+    image = client.shared_array((64, 96, 4), np.uint8)
+    assert came_from_a_segment(image)
+    image[...] = layer("RGBA u8", 64, 96)
+    original = image.copy()
+    kept = our_segments()
+    made = []
+    real_put = shm.CallSegments.put
+    shm.CallSegments.put = lambda self, array: made.append(array) or real_put(self, array)
+    try:
+        whole = client.filters(image, STACK)
+        band = client.filters(image[16:40], STACK)  # a band of rows: the same segment at an offset
+    finally:
+        shm.CallSegments.put = real_put
+    assert made == []
+    np.testing.assert_array_equal(whole.image, in_process(original))
+    np.testing.assert_array_equal(band.image, in_process(original[16:40]))
+    np.testing.assert_array_equal(image, original)
+    client.release(image)
+    assert not (kept & our_segments())
+    other = client.shared_array((8, 8, 3), np.uint16)
+    assert came_from_a_segment(other)
+    client.close()  # close frees what is still kept (the no_leftovers fixture checks)
+
+
+def test_shared_array_is_a_plain_array_when_pixels_stream(daemon):
+    client = daemon.client(shared_memory=False)
+    array = client.shared_array((4, 5, 3), np.float32)
+    assert not came_from_a_segment(array) and array.shape == (4, 5, 3) and array.dtype == np.float32
+    client.release(array)  # nothing to free: no error
+    client.close()

@@ -213,6 +213,72 @@ class SharedPixels:
 
 # -- client side -----------------------------------------------------------------------------------
 
+def _new_segment(size):
+    """A new segment of ``size`` bytes (mode 0600, a random name that cannot be guessed), mapped here;
+    returns (name, path, writable uint8 view)."""
+    name = NAME_PREFIX + secrets.token_hex(16)
+    path = os.path.join(SEGMENT_DIR, name)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.ftruncate(descriptor, size)
+        buffer = mmap.mmap(descriptor, max(size, 1))
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(descriptor)
+    return name, path, np.frombuffer(buffer, np.uint8, size)
+
+
+class KeptSegments:
+    """Segments a client keeps across calls, as arrays it fills itself: an editor reads its layer's pixels
+    straight into one, and every call on that array names it instead of copying the pixels again (Triton's
+    registered regions). The daemon still maps them read-only and never writes them. Unlinked by
+    ``release`` or ``close``."""
+
+    def __init__(self):
+        self._kept = {}  # name -> (path, uint8 view of the whole segment)
+
+    def array(self, shape, dtype):
+        dtype = np.dtype(dtype).newbyteorder("<")
+        if dtype not in wire.SAMPLE_TYPES:
+            raise ValueError("pixels must be uint8, uint16 or float32, not %s" % dtype)
+        size = int(np.prod(shape)) * dtype.itemsize
+        name, path, raw = _new_segment(size)
+        self._kept[name] = (path, raw)
+        return raw.view(dtype).reshape(shape)
+
+    def find(self, array):
+        """The SharedMemory message naming where ``array``'s pixels lie, if in a kept segment, else None."""
+        if not isinstance(array, np.ndarray) or not array.flags.c_contiguous or array.dtype.byteorder == ">":
+            return None
+        start = array.__array_interface__["data"][0]
+        for name, (_, raw) in self._kept.items():
+            base = raw.__array_interface__["data"][0]
+            if base <= start and start + array.nbytes <= base + raw.nbytes:
+                return schema.SharedMemory(name=name, offset=start - base, size=array.nbytes)
+        return None
+
+    def release(self, array):
+        """Unlink the kept segment holding ``array`` (the array itself stays valid until it is dropped)."""
+        found = self.find(array)
+        if found is None:
+            raise ValueError("this array is not in a segment this client keeps")
+        path, _ = self._kept.pop(found.name)
+        _unlink(path)
+
+    def close(self):
+        while self._kept:
+            _unlink(self._kept.popitem()[1][0])
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 class CallSegments:
     """The segments of one call, made by the client (mode 0600, random names that cannot be guessed) and
     unlinked by it: as soon as the daemon's first reply shows that it has opened them all, and in any
@@ -245,21 +311,13 @@ class CallSegments:
     def for_result(self, size):
         """A new (empty, sparse) segment of ``size`` bytes for the daemon to write the result into, mapped
         here so that the result can be read in place once the daemon has written it."""
-        name, descriptor = self._create()
-        try:
-            os.ftruncate(descriptor, size)
-            buffer = mmap.mmap(descriptor, size)
-        finally:
-            os.close(descriptor)
-        self.results[name] = np.frombuffer(buffer, np.uint8)
+        name, path, self.results[name] = _new_segment(size)
+        self._paths.append(path)
         return schema.SharedMemory(name=name, size=size)
 
     def unlink(self):
         while self._paths:
-            try:
-                os.unlink(self._paths.pop())
-            except FileNotFoundError:
-                pass
+            _unlink(self._paths.pop())
 
     def __enter__(self):
         return self
