@@ -175,20 +175,25 @@ def test_health_and_reflection_are_on(daemon):
     assert schema.SERVICE in names and "grpc.health.v1.Health" in names
 
 
-def test_four_concurrent_clients_get_their_own_results(daemon, photo):
+def four_concurrent_clients(daemon, photo, shared_memory):
+    """Four clients at once, each its own layer and stack: returns (images, stacks, result images)."""
     stacks = [{"filters": [{"name": "exposure", "values": [e]}]} for e in (-1.0, -0.3, 0.3, 1.0)]
     images = [np.ascontiguousarray(np.roll(photo, 37 * i, axis=1)) for i in range(4)]
     results = [None] * 4
 
     def run(i):
-        # streamed; the same with shared memory is in test_shared_memory.py
-        results[i] = daemon.client(shared_memory=False).filters(images[i], stacks[i]).image
+        results[i] = daemon.client(shared_memory=shared_memory).filters(images[i], stacks[i]).image
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
+    return images, stacks, results
+
+
+def test_four_concurrent_clients_get_their_own_results(daemon, photo):
+    images, stacks, results = four_concurrent_clients(daemon, photo, shared_memory=False)  # shm: test_shared_memory
     for i in range(4):
         assert np.abs(results[i].astype(int) - expected_u8(images[i], stacks[i])).max() <= 1
 

@@ -2,7 +2,6 @@
 
 import mmap
 import os
-import threading
 import time
 
 import grpc
@@ -12,7 +11,7 @@ import pytest
 from backend.client import BackendError, Client, embedded
 from backend.imaging import filters as bank, pixels
 from backend.transport import schema, shared_memory as shm, wire
-from test_daemon import STACK, raw_call, status_of
+from test_daemon import STACK, four_concurrent_clients, raw_call, status_of
 
 pytestmark = pytest.mark.skipif(not shm.available(), reason="no %s on this system" % shm.SEGMENT_DIR)
 
@@ -215,18 +214,7 @@ def test_errors_and_a_cancel_leave_no_segment_behind(daemon, no_leftovers):
 
 
 def test_four_concurrent_shared_memory_clients_get_their_own_results(daemon, no_leftovers, photo):
-    stacks = [{"filters": [{"name": "exposure", "values": [e]}]} for e in (-1.0, -0.3, 0.3, 1.0)]
-    images = [np.ascontiguousarray(np.roll(photo, 37 * i, axis=1)) for i in range(4)]
-    results = [None] * 4
-
-    def run(i):
-        results[i] = daemon.client(shared_memory=True).filters(images[i], stacks[i]).image
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    images, stacks, results = four_concurrent_clients(daemon, photo, shared_memory=True)
     for i in range(4):
         assert came_from_a_segment(results[i])
         np.testing.assert_array_equal(results[i], in_process(images[i], stacks[i]))

@@ -123,9 +123,7 @@ class _ResultSegment:
         if self.filled + len(data) > self.segment.size:
             raise wire.WireError("INTERNAL", "the model made more result bytes than the layer has")
         try:
-            done = 0
-            while done < len(data):
-                done += os.pwrite(self.file.fileno(), data[done:], self.segment.offset + self.filled + done)
+            _write_all(self.file.fileno(), data, self.segment.offset + self.filled)
         except OSError as error:
             raise Unusable("RESOURCE_EXHAUSTED", "the result (%.0f MiB) could not be written into the shared-memory "
                            "segment '%s': %s" % (self.segment.size / 2**20, self.segment.name, error.strerror))
@@ -213,12 +211,23 @@ class SharedPixels:
 
 # -- client side -----------------------------------------------------------------------------------
 
-def _new_segment(size):
-    """A new segment of ``size`` bytes (mode 0600, a random name that cannot be guessed), mapped here;
-    returns (name, path, writable uint8 view)."""
+def _create_segment():
+    """A new, empty segment (mode 0600, a random name that cannot be guessed): (name, path, descriptor)."""
     name = NAME_PREFIX + secrets.token_hex(16)
     path = os.path.join(SEGMENT_DIR, name)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    return name, path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def _write_all(descriptor, data, offset=0):
+    """pwrite every byte of ``data`` at ``offset`` (pwrite may write less than asked)."""
+    done = 0
+    while done < len(data):
+        done += os.pwrite(descriptor, data[done:], offset + done)
+
+
+def _new_segment(size):
+    """A new segment of ``size`` bytes, mapped here; returns (name, path, writable uint8 view)."""
+    name, path, descriptor = _create_segment()
     try:
         os.ftruncate(descriptor, size)
         buffer = mmap.mmap(descriptor, max(size, 1))
@@ -289,21 +298,13 @@ class CallSegments:
         self._paths = []
         self.results = {}  # name -> writable uint8 view of a result segment, for wire.ReplyReader
 
-    def _create(self):
-        name = NAME_PREFIX + secrets.token_hex(16)
-        path = os.path.join(SEGMENT_DIR, name)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        self._paths.append(path)
-        return name, descriptor
-
     def put(self, array):
         """A new segment holding the array's bytes; returns the SharedMemory message naming it."""
         data = wire.byte_view(array)
-        name, descriptor = self._create()
+        name, path, descriptor = _create_segment()
+        self._paths.append(path)
         try:  # a write, not a mapping: no room in /dev/shm is then an error here, not a SIGBUS
-            written = 0
-            while written < len(data):
-                written += os.pwrite(descriptor, data[written:], written)
+            _write_all(descriptor, data)
         finally:
             os.close(descriptor)
         return schema.SharedMemory(name=name, size=len(data))
