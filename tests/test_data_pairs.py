@@ -81,3 +81,36 @@ def test_cli_stats_without_a_corpus_is_a_sentence(tmp_path, capsys, monkeypatch)
         cli.main(["data", "stats", "--style", "spring", "--corpus", str(tmp_path / "none")])
     assert stop.value.code == 2
     assert "no corpus at" in capsys.readouterr().err
+
+
+def test_reframes_add_fresh_training_examples_and_leave_the_rest(built, tmp_path):
+    import shutil
+
+    from training.data.cues import cues_for
+    from training.data.styles import apply_style, lab_distance
+
+    out = tmp_path / "pairs"
+    shutil.copytree(built[0], out)
+    before = {split: [p.id for p in pairs.load_split(str(out), split)] for split in ("train", "val", "test")}
+    assert before["train"], "the fixture needs a training photo"
+    cache = str(tmp_path / "cue-cache")
+    pairs.add_reframes(str(out), 2, cache_dir=cache, log=lambda *_: None)
+    listing = json.loads((out / pairs.PAIRS_FILE).read_text())
+    pairs.add_reframes(str(out), 2, cache_dir=cache, log=lambda *_: None)   # idempotent
+    assert json.loads((out / pairs.PAIRS_FILE).read_text()) == listing
+    for split in ("val", "test"):
+        assert [p.id for p in pairs.load_split(str(out), split, reframes=2)] == before[split]
+    assert [p.id for p in pairs.load_split(str(out), "train")] == before["train"]
+    assert len(pairs.load_split(str(out), "train", reframes=1)) == 2 * len(before["train"])
+    reframed = pairs.load_split(str(out), "train", reframes=2)
+    assert len(reframed) == 3 * len(before["train"])
+    for pair in reframed[len(before["train"]):]:
+        image, target = pairs.read_image(pair.input)[None], pairs.read_image(pair.target)[None]
+        assert max(image.shape[-2:]) == 96 and set(pair.cues) == set(listing["cue_names"])
+        rgb = (image[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        fresh = apply_style("foreground-pop-out", image, cues_for(rgb, cache))
+        assert lab_distance(fresh, target) < 1.0   # the target is the program on the crop (8-bit rounding)
+    box = pairs.reframe_box("photo-x", 3, 640, 480)
+    assert box == pairs.reframe_box("photo-x", 3, 640, 480) and box != pairs.reframe_box("photo-x", 4, 640, 480)
+    x, y, w, h = box
+    assert 0 <= x and x + w <= 640 and 0 <= y and y + h <= 480 and 0.3 < w * h / (640 * 480) < 0.85

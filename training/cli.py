@@ -26,6 +26,8 @@ def add_parser(subparsers):
     p.add_argument("--augmentations", type=int, default=4, help="augmented copies per photo (features cached)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--reframes", type=int, default=0,
+                   help="reframed crops per training photo, targets rendered afresh (made once, kept in the pairs)")
     p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
                                  "shipped one, recorded in the manifest)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -65,10 +67,13 @@ def run_train_sa_adjust(args):
     from training.sa_adjust import evaluate, train
 
     root = ensure_pairs(args.style, args.data)
+    if args.reframes:
+        from training.data.pairs import add_reframes
+        add_reframes(root, args.reframes)
     shipped = args.out is None
     out = args.out or os.path.join(weights.WEIGHTS_DIR, SAAdjust.weights_name(args.style))
     checkpoint = os.path.join(TRAIN_CACHE, "sa-adjust", args.style, args.variant + ".checkpoint.pt")
-    net, info = train.train(args.style, load_split(root, "train"), out, variant=args.variant, steps=args.steps,
+    net, info = train.train(args.style, load_split(root, "train", reframes=args.reframes), out, variant=args.variant, steps=args.steps,
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
                             resume=args.resume, learning_rate=args.lr)
     if int(os.environ.get("RANK", "0")) != 0:
@@ -79,11 +84,12 @@ def run_train_sa_adjust(args):
     print("test split (%d photos): input %.2f -> %s %.2f Lab L2" % (len(test), table["input"], args.variant,
                                                                    table[args.variant]))
     if shipped:
-        command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d --lr %g" % (
-            args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr)
+        command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d --lr %g%s" % (
+            args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr,
+            " --reframes %d" % args.reframes if args.reframes else "")
         weights.record(out, "sa-adjust", SAAdjust.version, {
-            "command": command, "data": "style-program pairs of the package photo corpus (%d train photos)"
-            % len(load_split(root, "train")), "seconds": round(info["seconds"]), "device": info["device"],
+            "command": command, "data": "style-program pairs of the package photo corpus (%d train photos%s)"
+            % (len(load_split(root, "train")), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
             "backbone": "EfficientNet-Lite0 ImageNet, " + ("fine-tuned at 0.5x lr" if info["finetune"] else "frozen")},
             {"test_photos": len(test), "input_lab_l2": round(table["input"], 3),
              "lab_l2": round(table[args.variant], 3)})

@@ -13,6 +13,7 @@ same type the dataset adapters (Yan et al., FiveK, before/after folders) produce
 wraps any list of them as a torch Dataset of tensors.
 """
 
+import hashlib
 import json
 import os
 import time
@@ -66,27 +67,87 @@ def build_pairs(style, out, photos=None, corpus_root=corpus_module.DEFAULT_ROOT,
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     pairs, started = [], time.time()
     for record in records:
-        rgb = load_rgb(record["path"], size)
-        cues = cues_for(rgb, cache_dir)
-        image = _to_tensor(rgb)
-        target = apply_style(style, image, cues)
-        input_rel = os.path.join("input", record["id"] + ".png")
-        target_rel = os.path.join("target", record["id"] + ".png")
-        Image.fromarray(rgb).save(os.path.join(out, input_rel))
-        Image.fromarray(_to_uint8_image(target)).save(os.path.join(out, target_rel))
-        cue_rels = {}
-        os.makedirs(os.path.join(out, "cues", record["id"]), exist_ok=True)
-        for name in CUE_NAMES:
-            cue_rels[name] = os.path.join("cues", record["id"], name + ".png")
-            Image.fromarray(to_uint8(cues[name])).save(os.path.join(out, cue_rels[name]))
-        pairs.append({"id": record["id"], "split": record["split"], "input": input_rel, "target": target_rel,
-                      "cues": cue_rels, "lab_distance": round(lab_distance(image, target), 4)})
+        pairs.append(_render_pair(style, out, record["id"], record["split"], load_rgb(record["path"], size),
+                                  cache_dir))
     listing = {"style": style, "size": size, "cue_names": list(CUE_NAMES),
                "source": os.path.abspath(photos or corpus_root), "pairs": pairs}
     with open(os.path.join(out, PAIRS_FILE), "w") as handle:
         json.dump(listing, handle, indent=1)
     log("%s: %d pairs in %s (%.1f s)" % (style, len(pairs), out, time.time() - started))
     return listing
+
+
+def _render_pair(style, out, pair_id, split, rgb, cache_dir):
+    """Write one photo's input, style target and cue masks under ``out``; returns its pairs.json record."""
+    cues = cues_for(rgb, cache_dir)
+    image = _to_tensor(rgb)
+    target = apply_style(style, image, cues)
+    input_rel = os.path.join("input", pair_id + ".png")
+    target_rel = os.path.join("target", pair_id + ".png")
+    Image.fromarray(rgb).save(os.path.join(out, input_rel))
+    Image.fromarray(_to_uint8_image(target)).save(os.path.join(out, target_rel))
+    cue_rels = {}
+    os.makedirs(os.path.join(out, "cues", pair_id), exist_ok=True)
+    for name in CUE_NAMES:
+        cue_rels[name] = os.path.join("cues", pair_id, name + ".png")
+        Image.fromarray(to_uint8(cues[name])).save(os.path.join(out, cue_rels[name]))
+    return {"id": pair_id, "split": split, "input": input_rel, "target": target_rel, "cues": cue_rels,
+            "lab_distance": round(lab_distance(image, target), 4)}
+
+
+def reframe_box(pair_id, index, width, height):
+    """The ``index``-th reframing of a photo: a crop holding 35-80 % of its area, aspect 0.6-1.7, placed
+    anywhere; a fixed function of the photo's id so that every run makes the same crops."""
+    seed = int.from_bytes(hashlib.sha256(("reframe|%s|%d" % (pair_id, index)).encode()).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    area = rng.uniform(0.35, 0.8) * width * height
+    aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.7))))
+    w = int(min(width, round(np.sqrt(area * aspect))))
+    h = int(min(height, round(area / max(w, 1))))
+    x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+    return x, y, w, h
+
+
+def add_reframes(root_or_style, count, cache_dir=DEFAULT_CACHE, log=print):
+    """Give each training photo of a pairs folder ``count`` reframed copies (idempotent).
+
+    The style programs depend on the framing (the foreground is saliency times a centre prior), so a crop
+    of a photo with its target rendered afresh is a new example of the style, not a copy: an augmentation
+    only program-made targets allow. Only the train split is reframed; val and test stay as they are.
+    Records carry ``reframe_of`` and ``reframe``; ``load_split(..., reframes=N)`` takes the first N.
+    """
+    root = _resolve_root(root_or_style)
+    with open(os.path.join(root, PAIRS_FILE)) as handle:
+        listing = json.load(handle)
+    have = {p["id"] for p in listing["pairs"]}
+    source = listing["source"]
+    sources = (corpus_module.photos(source) if os.path.isfile(os.path.join(source, corpus_module.MANIFEST))
+               else corpus_module.photos_in_folder(source))
+    paths = {record["id"]: record["path"] for record in sources}
+    originals = [p for p in listing["pairs"] if p["split"] == "train" and "reframe_of" not in p]
+    started, added = time.time(), 0
+    for pair in originals:
+        wanted = [j for j in range(count) if "%s--reframe%d" % (pair["id"], j) not in have]
+        if not wanted:
+            continue
+        if pair["id"] not in paths:
+            raise FileNotFoundError("photo %s of %s is no longer in %s" % (pair["id"], root, source))
+        photo = load_rgb(paths[pair["id"]])
+        for j in wanted:
+            x, y, w, h = reframe_box(pair["id"], j, photo.shape[1], photo.shape[0])
+            crop = Image.fromarray(np.ascontiguousarray(photo[y:y + h, x:x + w]))
+            scale = min(1.0, listing["size"] / float(max(w, h)))
+            crop = np.asarray(crop.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS))
+            record = _render_pair(listing["style"], root, "%s--reframe%d" % (pair["id"], j), "train", crop,
+                                  cache_dir)
+            listing["pairs"].append(dict(record, reframe_of=pair["id"], reframe=j))
+            added += 1
+    if added:
+        with open(os.path.join(root, PAIRS_FILE), "w") as handle:
+            json.dump(listing, handle, indent=1)
+        log("%s: %d reframed training pairs added in %s (%.1f s)" % (listing["style"], added, root,
+                                                                  time.time() - started))
+    return root
 
 
 def _resolve_root(root_or_style):
@@ -99,15 +160,17 @@ def _resolve_root(root_or_style):
                             "--out DIR`" % (root_or_style, default))
 
 
-def load_split(root_or_style, split=None):
+def load_split(root_or_style, split=None, reframes=0):
     """Pairs of a pairs folder (or of style NAME under data/pairs/NAME) as ``Pair`` records with absolute
-    paths; ``split`` None gives all of them."""
+    paths; ``split`` None gives all of them. Reframed copies (``add_reframes``) only with ``reframes`` > 0:
+    the first ``reframes`` of each photo."""
     root = _resolve_root(root_or_style)
     with open(os.path.join(root, PAIRS_FILE)) as handle:
         listing = json.load(handle)
     join = lambda rel: os.path.abspath(os.path.join(root, rel))
     return [Pair(p["id"], join(p["input"]), join(p["target"]), {k: join(v) for k, v in p["cues"].items()},
-                 p["split"]) for p in listing["pairs"] if split is None or p["split"] == split]
+                 p["split"]) for p in listing["pairs"]
+            if (split is None or p["split"] == split) and p.get("reframe", -1) < reframes]
 
 
 def read_image(path):
