@@ -132,3 +132,41 @@ def test_brush_flattens_each_superpixel_to_its_mean_at_full_resolution():
     assert out.shape == full.shape
     assert len(torch.unique(out[0])) < 64                  # a handful of flat regions, not 65536 values
     assert (out - full).abs().mean() < 0.02               # each region takes its own mean colour
+
+
+def test_eval_shipped_only_measures_the_shipped_weights_and_keeps_the_variants_rows(tmp_path, monkeypatch, photo):
+    """`semantic-enhance eval sa-adjust --shipped-only`: Input, ceiling and shipped rows on the test split,
+    the earlier full run's variant rows kept, the manifest's metrics refreshed (captured here)."""
+    import argparse
+    import json
+
+    from PIL import Image
+
+    from backend import weights
+    from training import cli as training_cli
+    from training.data import pairs as pairs_module
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(np.ascontiguousarray(photo)).save(folder / "astronaut.png")
+    root = tmp_path / "pairs"
+    pairs_module.build_pairs("foreground-pop-out", str(root), photos=str(folder), size=128,
+                             cache_dir=str(tmp_path / "cues"), log=lambda *_: None)
+    listing = json.loads((root / "pairs.json").read_text())
+    for record in listing["pairs"]:
+        record["split"] = "test"
+    (root / "pairs.json").write_text(json.dumps(listing))
+    recorded = {}
+    monkeypatch.setattr(training_cli, "ensure_pairs", lambda style, data=None, log=print: str(root))
+    monkeypatch.setattr(weights, "update_metrics", lambda name, metrics, **_: recorded.update({name: metrics}))
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps({"foreground-pop-out": {"global": 9.0, "mse": 8.0}, "watercolor": {"mse": 7.0}}))
+    training_cli.run_eval_sa_adjust(argparse.Namespace(style=["foreground-pop-out"], shipped_only=True,
+                                                       json=str(table), steps=1, augmentations=1, retrain=False))
+    rows = json.loads(table.read_text())
+    assert rows["watercolor"] == {"mse": 7.0}
+    pop = rows["foreground-pop-out"]
+    assert pop["global"] == 9.0 and pop["mse"] == 8.0
+    assert pop["global-ceiling"] < pop["input"] and pop["shipped"] < pop["input"]
+    assert recorded == {"sa-adjust-foreground-pop-out.safetensors": {"lab_l2": round(pop["shipped"], 3),
+                                                                    "input_lab_l2": round(pop["input"], 3)}}
