@@ -254,15 +254,19 @@ def compute_cues(rgb):
     }
 
 
+def fit_longer_side(image, max_side):
+    """A PIL image downscaled (Lanczos) so that its longer side is at most ``max_side``; smaller ones as is."""
+    if max_side and max(image.size) > max_side:
+        scale = max_side / float(max(image.size))
+        image = image.resize((max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))),
+                             Image.LANCZOS)
+    return image
+
+
 def load_rgb(path, max_side=None):
     """A photo as RGB uint8 (H, W, 3) (16-bit and palette images converted), optionally downscaled."""
     with Image.open(path) as image:
-        image = image.convert("RGB")
-        if max_side and max(image.size) > max_side:
-            scale = max_side / float(max(image.size))
-            image = image.resize((max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))),
-                                 Image.LANCZOS)
-        return np.asarray(image)
+        return np.asarray(fit_longer_side(image.convert("RGB"), max_side))
 
 
 def content_key(rgb):

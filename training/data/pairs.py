@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from . import corpus as corpus_module
-from .cues import CUE_NAMES, DEFAULT_CACHE, cues_for, load_rgb, to_uint8
+from .cues import CUE_NAMES, DEFAULT_CACHE, cues_for, fit_longer_side, load_rgb, to_uint8
 from .styles import apply_style, get_style, lab_distance
 
 DEFAULT_SIZE = 512
@@ -71,10 +71,14 @@ def build_pairs(style, out, photos=None, corpus_root=corpus_module.DEFAULT_ROOT,
                                   cache_dir))
     listing = {"style": style, "size": size, "cue_names": list(CUE_NAMES),
                "source": os.path.abspath(photos or corpus_root), "pairs": pairs}
-    with open(os.path.join(out, PAIRS_FILE), "w") as handle:
-        json.dump(listing, handle, indent=1)
+    _write_listing(out, listing)
     log("%s: %d pairs in %s (%.1f s)" % (style, len(pairs), out, time.time() - started))
     return listing
+
+
+def _write_listing(out, listing):
+    with open(os.path.join(out, PAIRS_FILE), "w") as handle:
+        json.dump(listing, handle, indent=1)
 
 
 def _render_pair(style, out, pair_id, split, rgb, cache_dir):
@@ -135,16 +139,14 @@ def add_reframes(root_or_style, count, cache_dir=DEFAULT_CACHE, log=print):
         photo = load_rgb(paths[pair["id"]])
         for j in wanted:
             x, y, w, h = reframe_box(pair["id"], j, photo.shape[1], photo.shape[0])
-            crop = Image.fromarray(np.ascontiguousarray(photo[y:y + h, x:x + w]))
-            scale = min(1.0, listing["size"] / float(max(w, h)))
-            crop = np.asarray(crop.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS))
+            crop = np.asarray(fit_longer_side(Image.fromarray(np.ascontiguousarray(photo[y:y + h, x:x + w])),
+                                              listing["size"]))
             record = _render_pair(listing["style"], root, "%s--reframe%d" % (pair["id"], j), "train", crop,
                                   cache_dir)
             listing["pairs"].append(dict(record, reframe_of=pair["id"], reframe=j))
             added += 1
     if added:
-        with open(os.path.join(root, PAIRS_FILE), "w") as handle:
-            json.dump(listing, handle, indent=1)
+        _write_listing(root, listing)
         log("%s: %d reframed training pairs added in %s (%.1f s)" % (listing["style"], added, root,
                                                                   time.time() - started))
     return root
