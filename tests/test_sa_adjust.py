@@ -92,6 +92,31 @@ def test_a_short_training_run_learns_a_local_colour_change(tmp_path):
     assert (tmp_path / "w.safetensors").stat().st_size > 0
 
 
+def test_ema_ships_the_moving_average_of_the_weights(tmp_path):
+    """--ema: the written weights are the warmed-up moving average kept in the checkpoint, not the last step's."""
+    from safetensors.torch import load_file
+    from training.data.pairs import Pair
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    image = (rng.random((64, 80, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    Image.fromarray(255 - image).save(tmp_path / "out.png")
+    pairs = [Pair("p", str(tmp_path / "in.png"), str(tmp_path / "out.png"), {})]
+    checkpoint = str(tmp_path / "c.pt")
+    net, _ = trainer.train("local-xpro", pairs, str(tmp_path / "w.safetensors"), variant="huber-mt-s", steps=12,
+                           augmentations=1, checkpoint=checkpoint, ema=0.9, learning_rate=1e-2, log=None)
+    state = torch.load(checkpoint, weights_only=True)
+    written = load_file(str(tmp_path / "w.safetensors"))
+    for name, value in net.state_dict().items():
+        assert torch.equal(written[name], value) and torch.equal(state["average"][name], value)
+    assert not torch.allclose(state["net"]["P.weight"], written["P.weight"])  # not the last step's weights
+
+    average = {"w": torch.zeros(2), "n": torch.tensor(1)}
+    trainer._update_average(average, type("N", (), {"state_dict": lambda self: {"w": torch.ones(2), "n": torch.tensor(5)}})(), 0.75)
+    assert torch.allclose(average["w"], torch.full((2,), 0.25)) and average["n"].item() == 5
+
+
 def first_loss(pairs):
     from training.data.pairs import read_image
     return float(np.mean([F.huber_loss(sa.network_lab(read_image(p.input)[None]), sa.network_lab(read_image(p.target)[None]),

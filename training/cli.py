@@ -29,6 +29,8 @@ def add_parser(subparsers):
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
     p.add_argument("--reframes", type=int, default=0,
                    help="reframed crops per training photo, targets rendered afresh (made once, kept in the pairs)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep the exponential moving average of the weights with this decay (e.g. 0.999)")
     p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
                                  "shipped one, recorded in the manifest)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -78,7 +80,7 @@ def run_train_sa_adjust(args):
     checkpoint = os.path.join(TRAIN_CACHE, "sa-adjust", args.style, args.variant + ".checkpoint.pt")
     net, info = train.train(args.style, load_split(root, "train", reframes=args.reframes), out, variant=args.variant, steps=args.steps,
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
-                            resume=args.resume, learning_rate=args.lr)
+                            resume=args.resume, learning_rate=args.lr, ema=args.ema)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
@@ -89,7 +91,7 @@ def run_train_sa_adjust(args):
     if shipped:
         command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d --lr %g%s" % (
             args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr,
-            " --reframes %d" % args.reframes if args.reframes else "")
+            (" --reframes %d" % args.reframes if args.reframes else "") + (" --ema %g" % args.ema if args.ema else ""))
         weights.record(out, "sa-adjust", SAAdjust.version, {
             "command": command, "data": "style-program pairs of the package photo corpus (%d train photos%s)"
             % (len(load_split(root, "train")), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
