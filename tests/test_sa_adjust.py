@@ -112,9 +112,11 @@ def test_ema_ships_the_moving_average_of_the_weights(tmp_path):
         assert torch.equal(written[name], value) and torch.equal(state["average"][name], value)
     assert not torch.allclose(state["net"]["P.weight"], written["P.weight"])  # not the last step's weights
 
-    average = {"w": torch.zeros(2), "n": torch.tensor(1)}
-    trainer._update_average(average, type("N", (), {"state_dict": lambda self: {"w": torch.ones(2), "n": torch.tensor(5)}})(), 0.75)
-    assert torch.allclose(average["w"], torch.full((2,), 0.25)) and average["n"].item() == 5
+    norm = torch.nn.BatchNorm1d(2)  # float weights and an integer buffer (num_batches_tracked)
+    norm.num_batches_tracked.fill_(5)
+    average = {name: torch.zeros_like(value) for name, value in norm.state_dict().items()}
+    trainer._update_average(average, norm, 0.75)
+    assert torch.allclose(average["weight"], torch.full((2,), 0.25)) and average["num_batches_tracked"].item() == 5
 
 
 def first_loss(pairs):

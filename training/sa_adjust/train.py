@@ -109,8 +109,8 @@ def prepare_samples(pairs, backbone, augmentations, cache_features=True, seed=0,
             features = None
             if cache_features:
                 features = {k: v.half() for k, v in sa.backbone_pyramid(backbone, rgb[None]).items()}
-            # memory: ~6.8 MB a sample at 512 px (not ~10 with the RGB kept and long labels), so that
-            # 16 reframes x 4 augmentations (2652 samples) fit in 24 GiB
+            # memory: ~7.4 MB a sample at 512 px (10.2 with the RGB kept and long labels); 2652 samples
+            # (39 photos and 16 reframes of each, x 4 augmentations) still need ~22 GB of a 24 GiB machine
             samples.append(Sample(sa.network_lab(rgb[None])[0], sa.network_lab(target[None])[0],
                                   lab[0].to(torch.uint8), None if cache_features else rgb, features))
         if log and (index + 1) % 20 == 0:
