@@ -119,6 +119,49 @@ def test_ema_ships_the_moving_average_of_the_weights(tmp_path):
     assert torch.allclose(average["weight"], torch.full((2,), 0.25)) and average["num_batches_tracked"].item() == 5
 
 
+def test_the_tuned_last_stage_starts_as_the_backbone_and_is_fine_tuned_at_half_the_rate(tmp_path):
+    """--tune-last-stage: the net owns blocks 11-15, starting at ImageNet's (so level 32 is the backbone's),
+    keeps their batch statistics, trains them at 0.5x lr, and ships them in weights the product path loads."""
+    import json
+
+    from PIL import Image
+    from safetensors import safe_open
+    from backend.models.backbones.efficientnet import PYRAMID_BLOCKS, load_efficientnet_lite0
+    from training.data.pairs import Pair
+
+    backbone = load_efficientnet_lite0()
+    imagenet = backbone._blocks[PYRAMID_BLOCKS[16] + 1:].state_dict()
+    net = sa.SAAdjustNet(trainer.network_config("foreground-pop-out", "huber-mt-s", tune_last_stage=True))
+    net.top.load_state_dict(imagenet)
+    net.train()
+    assert net.renet.training and not any(m.training for m in net.top.modules())
+    rgb = torch.rand(1, 3, 96, 128)
+    features = sa.backbone_pyramid(backbone, rgb)
+    with torch.no_grad():
+        assert torch.allclose(net.renet_input(features), features[32], atol=1e-5)
+
+    rng = np.random.default_rng(3)
+    image = (rng.random((64, 80, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    Image.fromarray(255 - image).save(tmp_path / "out.png")
+    pairs = [Pair("p", str(tmp_path / "in.png"), str(tmp_path / "out.png"), {})]
+    checkpoint, out = str(tmp_path / "c.pt"), str(tmp_path / "w.safetensors")
+    net, _ = trainer.train("foreground-pop-out", pairs, out, variant="huber-mt-s", steps=4, augmentations=1,
+                           checkpoint=checkpoint, learning_rate=1e-3, tune_last_stage=True, log=None)
+    rates = sorted(group["lr"] for group in torch.load(checkpoint, weights_only=True)["optimiser"]["param_groups"])
+    assert rates == [5e-4, 1e-3]
+    tuned = net.top.state_dict()
+    assert not torch.equal(tuned["0._expand_conv.weight"], imagenet["0._expand_conv.weight"])
+    assert torch.equal(tuned["0._bn0.running_mean"], imagenet["0._bn0.running_mean"])  # statistics kept
+
+    with safe_open(out, "pt") as f:  # what the daemon loads: strict, config from the metadata
+        served = sa.SAAdjustNet(json.loads(f.metadata()["config"]))
+        served.load_state_dict({name: f.get_tensor(name) for name in f.keys()}, strict=True)
+    layer = torch.rand(3, 70, 90)
+    result, probabilities = sa.adjust(served.eval(), layer)
+    assert result.shape == layer.shape and probabilities.shape[0] == 2
+
+
 def first_loss(pairs):
     from training.data.pairs import read_image
     return float(np.mean([F.huber_loss(sa.network_lab(read_image(p.input)[None]), sa.network_lab(read_image(p.target)[None]),

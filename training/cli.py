@@ -31,6 +31,11 @@ def add_parser(subparsers):
                    help="reframed crops per training photo, targets rendered afresh (made once, kept in the pairs)")
     p.add_argument("--ema", type=float, default=0.0,
                    help="keep the exponential moving average of the weights with this decay (e.g. 0.999)")
+    p.add_argument("--tune-last-stage", action="store_true",
+                   help="fine-tune the backbone's last stage (blocks 11-15) at 0.5x the learning rate, shipped in "
+                        "the style's weights (+9 MB)")
+    p.add_argument("--parse-weight", type=float, default=0.01,
+                   help="weight of the scene-parsing loss in the multi-task variants (paper: 0.01)")
     p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
                                  "shipped one, recorded in the manifest)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -80,7 +85,8 @@ def run_train_sa_adjust(args):
     checkpoint = os.path.join(TRAIN_CACHE, "sa-adjust", args.style, args.variant + ".checkpoint.pt")
     net, info = train.train(args.style, load_split(root, "train", reframes=args.reframes), out, variant=args.variant, steps=args.steps,
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
-                            resume=args.resume, learning_rate=args.lr, ema=args.ema)
+                            resume=args.resume, learning_rate=args.lr, ema=args.ema,
+                            parse_weight=args.parse_weight, tune_last_stage=args.tune_last_stage)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
@@ -91,11 +97,14 @@ def run_train_sa_adjust(args):
     if shipped:
         command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d --lr %g%s" % (
             args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr,
-            (" --reframes %d" % args.reframes if args.reframes else "") + (" --ema %g" % args.ema if args.ema else ""))
+            (" --reframes %d" % args.reframes if args.reframes else "") + (" --ema %g" % args.ema if args.ema else "")
+            + (" --parse-weight %g" % args.parse_weight if args.parse_weight != train.PARSE_WEIGHT else "")
+            + (" --tune-last-stage" if args.tune_last_stage else ""))
         weights.record(out, "sa-adjust", SAAdjust.version, {
             "command": command, "data": "style-program pairs of the package photo corpus (%d train photos%s)"
             % (len(load_split(root, "train")), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
-            "backbone": "EfficientNet-Lite0 ImageNet, " + ("fine-tuned at 0.5x lr" if info["finetune"] else "frozen")},
+            "backbone": "EfficientNet-Lite0 ImageNet, " + ("fine-tuned at 0.5x lr" if info["finetune"] else "frozen but for its last stage (blocks 11-15), "
+                                                 "fine-tuned at 0.5x lr" if args.tune_last_stage else "frozen")},
             {"test_photos": len(test), "input_lab_l2": round(table["input"], 3),
              "lab_l2": round(table[args.variant], 3)})
     print("wrote %s" % out)

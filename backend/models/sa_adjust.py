@@ -30,6 +30,7 @@ from ..imaging import color, pixels, upsample
 from ..imaging.brush import superpixel_brush
 from . import register
 from .backbones.cache import backbone_features
+from .backbones.efficientnet import blocks_after
 from .base import Model, Option, Outcome, OutputImage
 
 STYLES = ("foreground-pop-out", "local-xpro", "watercolor")
@@ -39,6 +40,7 @@ LAB_UNIT = 100.0          # network Lab units: L, a, b divided by 100 (Huber del
 HYPERCOLUMN_LEVELS = (4, 8, 16)
 RENET_LEVEL = 32
 COLOUR_LEVEL = 2
+TUNED_FROM_LEVEL = 16     # a net trained with a tuned last stage runs its own blocks from level 16 to 32
 PARSE_CLASSES = ("other", "sky", "vegetation", "person", "foreground")
 
 
@@ -84,6 +86,9 @@ class SAAdjustNet(nn.Module):
         rank, context = config["rank"], config["context"]
         self.semantic_map = bool(config["semantic_map"])
         self.k = int(config["k"])
+        # the backbone's last stage (blocks 11-15), fine-tuned at 0.5x lr (the paper's setting) and owned
+        # here: the daemon's shared backbone pass stays frozen, and this net recomputes level 32 from level 16
+        self.top = blocks_after(TUNED_FROM_LEVEL) if config.get("tuned_last_stage") else None
         self.renet = ReNet(channels[RENET_LEVEL], config["renet_hidden"], config["renet_out"])
         # the 1x1 squeeze to `context` channels, one slice per concatenated part
         self.squeeze = nn.ModuleDict({str(level): nn.Conv2d(channels[level], context, 1, bias=False)
@@ -102,11 +107,26 @@ class SAAdjustNet(nn.Module):
             self.V = nn.Conv2d(context, rank, 1)                       # V^T f_cxt + c
         self.parse = nn.Conv2d(context, len(PARSE_CLASSES), 1)
 
+    def train(self, mode=True):
+        """The tuned last stage keeps the ImageNet batch-norm statistics: each image is its own batch."""
+        super().train(mode)
+        if self.top is not None:
+            self.top.eval()
+        return self
+
     # -- context ---------------------------------------------------------------------------------
+    def renet_input(self, features):
+        if self.top is None:
+            return features[RENET_LEVEL].float()
+        x = features[TUNED_FROM_LEVEL].float()
+        for block in self.top:
+            x = block(x)
+        return x
+
     def _parts(self, features):
         """The normalised parts of the context, at their own resolutions: three hypercolumn levels and ReNet."""
         parts = {str(level): l2_normalise(features[level].float()) for level in HYPERCOLUMN_LEVELS}
-        parts["renet"] = l2_normalise(self.renet(features[RENET_LEVEL].float()))
+        parts["renet"] = l2_normalise(self.renet(self.renet_input(features)))
         return parts
 
     def _heads(self):

