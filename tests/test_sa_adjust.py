@@ -138,7 +138,7 @@ def test_the_tuned_last_stage_starts_as_the_backbone_and_is_fine_tuned_at_half_t
     rgb = torch.rand(1, 3, 96, 128)
     features = sa.backbone_pyramid(backbone, rgb)
     with torch.no_grad():
-        assert torch.allclose(net.renet_input(features), features[32], atol=1e-5)
+        assert torch.allclose(net.level32(features), features[32], atol=1e-5)
 
     rng = np.random.default_rng(3)
     image = (rng.random((64, 80, 3)) * 255).astype(np.uint8)

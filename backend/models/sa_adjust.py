@@ -76,19 +76,43 @@ class ReNet(nn.Module):
         return self.project(x)
 
 
-class SAAdjustNet(nn.Module):
-    """All trainable parts. ``config``: channels of the backbone levels, variant flags, K, rank."""
+class LastStageOwner(nn.Module):
+    """A head that may own a fine-tuned copy of the backbone's last stage (config ``tuned_last_stage``).
+
+    The paper fine-tunes its backbone at 0.5x the learning rate; here the daemon's shared backbone pass
+    stays frozen, and a head trained with ``--tune-last-stage`` recomputes level 32 from level 16 with its
+    own blocks 11-15."""
 
     def __init__(self, config):
         super().__init__()
+        self.top = blocks_after(TUNED_FROM_LEVEL) if config.get("tuned_last_stage") else None
+
+    def train(self, mode=True):
+        """The tuned last stage keeps the ImageNet batch-norm statistics: each image is its own batch."""
+        super().train(mode)
+        if self.top is not None:
+            self.top.eval()
+        return self
+
+    def level32(self, features):
+        if self.top is None:
+            return features[RENET_LEVEL].float()
+        x = features[TUNED_FROM_LEVEL].float()
+        for block in self.top:
+            x = block(x)
+        return x
+
+
+class SAAdjustNet(LastStageOwner):
+    """All trainable parts. ``config``: channels of the backbone levels, variant flags, K, rank."""
+
+    def __init__(self, config):
+        super().__init__(config)
         self.config = dict(config)
         channels = {int(k): v for k, v in config["channels"].items()}
         rank, context = config["rank"], config["context"]
         self.semantic_map = bool(config["semantic_map"])
         self.k = int(config["k"])
-        # the backbone's last stage (blocks 11-15), fine-tuned at 0.5x lr (the paper's setting) and owned
-        # here: the daemon's shared backbone pass stays frozen, and this net recomputes level 32 from level 16
-        self.top = blocks_after(TUNED_FROM_LEVEL) if config.get("tuned_last_stage") else None
         self.renet = ReNet(channels[RENET_LEVEL], config["renet_hidden"], config["renet_out"])
         # the 1x1 squeeze to `context` channels, one slice per concatenated part
         self.squeeze = nn.ModuleDict({str(level): nn.Conv2d(channels[level], context, 1, bias=False)
@@ -107,26 +131,11 @@ class SAAdjustNet(nn.Module):
             self.V = nn.Conv2d(context, rank, 1)                       # V^T f_cxt + c
         self.parse = nn.Conv2d(context, len(PARSE_CLASSES), 1)
 
-    def train(self, mode=True):
-        """The tuned last stage keeps the ImageNet batch-norm statistics: each image is its own batch."""
-        super().train(mode)
-        if self.top is not None:
-            self.top.eval()
-        return self
-
     # -- context ---------------------------------------------------------------------------------
-    def renet_input(self, features):
-        if self.top is None:
-            return features[RENET_LEVEL].float()
-        x = features[TUNED_FROM_LEVEL].float()
-        for block in self.top:
-            x = block(x)
-        return x
-
     def _parts(self, features):
         """The normalised parts of the context, at their own resolutions: three hypercolumn levels and ReNet."""
         parts = {str(level): l2_normalise(features[level].float()) for level in HYPERCOLUMN_LEVELS}
-        parts["renet"] = l2_normalise(self.renet(self.renet_input(features)))
+        parts["renet"] = l2_normalise(self.renet(self.level32(features)))
         return parts
 
     def _heads(self):

@@ -128,12 +128,12 @@ def sparse_pixels(sample, count, generator):
     return positions, index
 
 
-class GlobalQuadratic(torch.nn.Module):
+class GlobalQuadratic(sa.LastStageOwner):
     """The learned global baseline: pooled backbone features -> one 3x10 quadratic Lab transform per image,
     starting at the identity (the same transform family as the per-image ceiling)."""
 
     def __init__(self, config):
-        super().__init__()
+        super().__init__(config)
         self.config = dict(config)
         channels = {int(k): v for k, v in config["channels"].items()}
         self.mlp = torch.nn.Sequential(torch.nn.Linear(channels[16] + channels[32], 256), torch.nn.ReLU(),
@@ -143,7 +143,7 @@ class GlobalQuadratic(torch.nn.Module):
 
     def matrix(self, features):
         pooled = torch.cat([F.adaptive_avg_pool2d(features[16].float(), 1).flatten(1),
-                            F.adaptive_avg_pool2d(features[32].float(), 1).flatten(1)], dim=1)
+                            F.adaptive_avg_pool2d(self.level32(features), 1).flatten(1)], dim=1)
         identity = torch.zeros(3, 10)
         identity[0, 6], identity[1, 7], identity[2, 8] = 1.0, 1.0, 1.0
         return identity + 0.1 * self.mlp(pooled).reshape(-1, 3, 10)
@@ -224,7 +224,7 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     finetune = (device == "cuda") if finetune_backbone is None else finetune_backbone
     torch.manual_seed(seed)  # the same initial weights in every process
     generator = torch.Generator().manual_seed(seed + 1000 * rank)
-    config = network_config(style, variant, k, tune_last_stage and variant != "global")
+    config = network_config(style, variant, k, tune_last_stage)
     net = build_net(config).to(device)
     backbone = load_efficientnet_lite0(device=device)
     top = getattr(net, "top", None)
