@@ -103,8 +103,9 @@ def run_train_sa_adjust(args):
         weights.record(out, "sa-adjust", SAAdjust.version, {
             "command": command, "data": "style-program pairs of the package photo corpus (%d train photos%s)"
             % (len(load_split(root, "train")), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
-            "backbone": "EfficientNet-Lite0 ImageNet, " + ("fine-tuned at 0.5x lr" if info["finetune"] else "frozen but for its last stage (blocks 11-15), "
-                                                 "fine-tuned at 0.5x lr" if args.tune_last_stage else "frozen")},
+            "backbone": "EfficientNet-Lite0 ImageNet, " + (
+                "fine-tuned at 0.5x lr" if info["finetune"] else
+                "frozen but for its last stage (blocks 11-15), fine-tuned at 0.5x lr" if args.tune_last_stage else "frozen")},
             {"test_photos": len(test), "input_lab_l2": round(table["input"], 3),
              "lab_l2": round(table[args.variant], 3)})
     print("wrote %s" % out)

@@ -9,8 +9,9 @@ w = alpha a + (1 - alpha) (alpha 0.8, moving average 0.9), multi-task scene pars
 What the world forces (README, model card): the backbone is EfficientNet-Lite0 (no ResNet-50 weights
 here), frozen on the CPU so its features are computed once per augmented image and cached, but for its
 last stage, which ``--tune-last-stage`` fine-tunes at 0.5x the learning rate as the net's own copy run on
-the cached stride-16 features (the whole backbone is fine-tuned at 0.5x when a GPU is used); the scene-parsing labels are our semantic cues, not
-ADE20K; the data are our style programs' pairs, not Yan et al.'s.
+the cached stride-16 features (the whole backbone is fine-tuned at 0.5x when a GPU is used); the
+scene-parsing labels are our semantic cues, not ADE20K; the data are our style programs' pairs, not
+Yan et al.'s.
 
 Variants: ``mse``, ``huber``, ``huber-mt``, ``huber-mt-s`` (shipped: it has the adjustment map) and
 ``global`` (a learned global quadratic Lab transform from pooled features: the learned global model).
