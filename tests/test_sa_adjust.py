@@ -126,13 +126,13 @@ def test_the_tuned_last_stage_starts_as_the_backbone_and_is_fine_tuned_at_half_t
 
     from PIL import Image
     from safetensors import safe_open
-    from backend.models.backbones.efficientnet import PYRAMID_BLOCKS, load_efficientnet_lite0
+    from backend.models.backbones.efficientnet import load_efficientnet_lite0
     from training.data.pairs import Pair
 
     backbone = load_efficientnet_lite0()
-    imagenet = backbone._blocks[PYRAMID_BLOCKS[16] + 1:].state_dict()
+    imagenet = backbone.blocks_after(16).state_dict()
     net = sa.SAAdjustNet(trainer.network_config("foreground-pop-out", "huber-mt-s", tune_last_stage=True))
-    net.top.load_state_dict(imagenet)
+    net.start_from(backbone)
     net.train()
     assert net.renet.training and not any(m.training for m in net.top.modules())
     rgb = torch.rand(1, 3, 96, 128)

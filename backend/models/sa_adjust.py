@@ -87,6 +87,11 @@ class LastStageOwner(nn.Module):
         super().__init__()
         self.top = blocks_after(TUNED_FROM_LEVEL) if config.get("tuned_last_stage") else None
 
+    def start_from(self, backbone):
+        """Load the tuned last stage from ``backbone``'s own blocks (ImageNet weights), so that level 32
+        starts as the backbone's."""
+        self.top.load_state_dict(backbone.blocks_after(TUNED_FROM_LEVEL).state_dict())
+
     def train(self, mode=True):
         """The tuned last stage keeps the ImageNet batch-norm statistics: each image is its own batch."""
         super().train(mode)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.models import sa_adjust as sa
-from backend.models.backbones.efficientnet import PYRAMID_BLOCKS, PYRAMID_CHANNELS, load_efficientnet_lite0
+from backend.models.backbones.efficientnet import PYRAMID_CHANNELS, load_efficientnet_lite0
 
 VARIANTS = {
     "mse": dict(loss="mse", multitask=False, semantic_map=False),
@@ -230,8 +230,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     net = build_net(config).to(device)
     backbone = load_efficientnet_lite0(device=device)
     top = getattr(net, "top", None)
-    if top is not None:  # start from the ImageNet blocks
-        top.load_state_dict(backbone._blocks[PYRAMID_BLOCKS[sa.TUNED_FROM_LEVEL] + 1:].state_dict())
+    if top is not None:
+        net.start_from(backbone)
     backbone.requires_grad_(finetune)
     quiet = log if rank == 0 else None
     if quiet:

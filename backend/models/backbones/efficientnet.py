@@ -135,6 +135,10 @@ class EfficientNetLite0(nn.Module):
             features[32] = F.relu6(self._bn1(self._conv_head(x)))
         return features
 
+    def blocks_after(self, level):
+        """The blocks that turn pyramid ``level`` into level 32 (a ModuleList numbered from 0)."""
+        return self._blocks[PYRAMID_BLOCKS[level] + 1:]
+
     def forward(self, x):
         top = self.pyramid(x, head=True)[32]
         return self._fc(torch.flatten(F.adaptive_avg_pool2d(top, 1), 1))
@@ -145,7 +149,7 @@ def blocks_after(level, output_stride=32):
 
     A head that fine-tunes the backbone's last stage owns these (loaded from the ImageNet blocks when it
     is first trained) and runs them on the shared level-``level`` features: the shared pass stays frozen."""
-    return EfficientNetLite0(output_stride=output_stride)._blocks[PYRAMID_BLOCKS[level] + 1:]
+    return EfficientNetLite0(output_stride=output_stride).blocks_after(level)
 
 
 def weights_path():
