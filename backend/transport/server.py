@@ -22,14 +22,12 @@ from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, jobs, models
 from ..imaging import pixels
-from . import auth, schema, shared_memory, wire
+from . import auth, requests as decoding, schema, shared_memory, wire
 
 log = logging.getLogger("semantic_enhance.server")
 MESSAGE_LIMIT = 16 << 20
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MESSAGE_LIMIT),
                    ("grpc.max_send_message_length", MESSAGE_LIMIT)]
-TRANSFERS = {schema.TRANSFER_UNSPECIFIED: pixels.PERCEPTUAL, schema.PERCEPTUAL: pixels.PERCEPTUAL,
-             schema.LINEAR: pixels.LINEAR}
 WIRE_TRANSFERS = {pixels.PERCEPTUAL: schema.PERCEPTUAL, pixels.LINEAR: schema.LINEAR}
 STREAM_BAND_BYTES = 8 << 20  # a streamed band: big enough that the worker's threads stay busy, small enough to overlap
 STATUS = {name: getattr(grpc.StatusCode, name) for name in
@@ -77,6 +75,10 @@ class Service:
             for option in model.options:
                 info.options.add(name=option.name, description=option.description,
                                  default_value=option.default, choices=list(option.choices))
+            for style in model.style_info():
+                info.style_info.add(name=style.name, title=style.title, summary=style.summary,
+                                    presets=list(style.presets), selected_preset=style.selected,
+                                    unselected_preset=style.unselected)
         return reply
 
     # -- streamed image RPCs ----------------------------------------------------------------------
@@ -120,19 +122,15 @@ class Service:
             return kind, model
         return kind, models.for_task(kind)[0]
 
-    def _task(self, kind, setup, image, mask):
-        layer = pixels.decode(image, TRANSFERS[setup.image.transfer]) if image is not None else None
-        options = dict(getattr(setup, "options", {}) or {})
-        style = getattr(setup, "style", "") or getattr(setup, "method", "")
-        decoded_mask = pixels.decode_mask(mask) if mask is not None else None
-        return models.Task(kind=kind, layer=layer, mask=decoded_mask, style=style, options=options, setup=setup)
-
     @staticmethod
-    def _checked(model, task):
+    def _request(kind, model, setup):
+        """The setup as a typed request, checked by the model, before any pixel is received."""
         try:
-            model.check(task)
+            request = decoding.decode(kind, setup)
+            model.check(request)
         except ValueError as error:
             raise Refused("INVALID_ARGUMENT", str(error))
+        return request
 
     def _shared_pixels(self, setup):
         """The request's pixels when they are in the client's shared memory, else None (chunks follow)."""
@@ -148,35 +146,34 @@ class Service:
                 "address (--allow-remote), where clients may be on other machines; stream the pixels as chunks")
         return shared_memory.SharedPixels(setup.image, self._mask_header(setup), self.max_pixels)
 
-    def _buffered_work(self, kind, model, setup, requests, shared=None):
+    def _buffered_work(self, request, model, setup, requests, shared=None):
         """Receive the whole upload (or map the shared pixels), then queue the work on it."""
-        image, mask = shared.finish() if shared is not None else self._receive(setup, requests)
+        request.image, request.mask = shared.finish() if shared is not None else self._receive(setup, requests)
 
         def work(job):
-            task = self._task(kind, setup, image, mask)
-            task.job = job
+            request.job = job
             model.ensure_loaded(self.device)
-            self._checked(model, task)
-            return model.run(task, self.device)
+            try:
+                return model.run(request, self.device)
+            except ValueError as error:  # what only the pixels can tell (a mask of the wrong size)
+                raise Refused("INVALID_ARGUMENT", str(error))
         return work
 
-    def _streamed_work(self, kind, model, setup, requests, shared=None):
+    def _streamed_work(self, request, model, setup, requests, shared=None):
         """A pointwise model without a mask: a thread receives the upload while the worker filters the
         bands that have arrived and sends their results back (upload, work and download overlap). With
         shared pixels every band is there at once, and result rows go into the client's result segment."""
-        task = self._task(kind, setup, None, None)
-        self._checked(model, task)
         upload, source = None, shared
         if source is None:
             source = wire.Receiver(setup.image, None, self.max_pixels)
             upload = threading.Thread(target=self._pump, args=(requests, source), name="upload", daemon=True)
             upload.start()
-        transfer = TRANSFERS[setup.image.transfer]
+        transfer = request.transfer
         row_bytes = wire.byte_count(setup.image.width, 1, setup.image.channels, setup.image.sample_type)
         band_rows = max(1, STREAM_BAND_BYTES // row_bytes)
 
         def work(job):
-            task.job = job
+            request.job = job
             model.ensure_loaded(self.device)
 
             def emit(rows):
@@ -186,7 +183,7 @@ class Service:
                 for frame in wire.chunk_frames(rows, wire.REPLY_CHUNK_TAG):
                     job.send(frame)
             bands = (pixels.decode(rows, transfer) for rows in source.rows(band_rows))
-            return model.run_rows(task, bands, emit, self.device)
+            return model.run_rows(request, bands, emit, self.device)
         return work, upload, source
 
     def _pump(self, requests, receiver):
@@ -208,14 +205,15 @@ class Service:
             except models.ModelNotInstalled as error:
                 raise Refused("FAILED_PRECONDITION", str(error))
         wire.check_image_header(setup.image, self.max_pixels)
+        request = self._request(kind, model, setup)
         shared = self._shared_pixels(setup)  # opened before the first reply: the client may unlink them then
         result_segment = shared is not None and shared.result is not None
         streamed = model.pointwise and self._mask_header(setup) is None
         upload = None
         if streamed:
-            work, upload, receiver = self._streamed_work(kind, model, setup, requests, shared)
+            work, upload, receiver = self._streamed_work(request, model, setup, requests, shared)
         else:
-            work = self._buffered_work(kind, model, setup, requests, shared)
+            work = self._buffered_work(request, model, setup, requests, shared)
         try:
             job = self.queue.submit(work, name="%s/%s" % (rpc, model.id))
         except jobs.QueueFull as error:
