@@ -33,13 +33,14 @@ LAB_SCALE = 100.0
 class ColourTransformMaps:
     """coefficients (1, K * 3 * terms, h, w); adjustment_map (K, h, w) probabilities over the presets
     (None: K = 1, or a user's map will be given); guide (1, 3, h, w) the low-resolution view the map was
-    predicted on, which ``edge_radius`` > 0 snaps the map to (0: plain bilinear slicing of the map)."""
+    predicted on, which ``edge_radius`` > 0 snaps the map to (0: plain bilinear slicing of the map; None:
+    ``mixing.EDGE_RADIUS``)."""
 
     coefficients: torch.Tensor
     basis: str = "affine-rgb"
     adjustment_map: torch.Tensor = None
     guide: torch.Tensor = None
-    edge_radius: int = mixing.EDGE_RADIUS
+    edge_radius: int = None
 
     def __post_init__(self):
         if self.basis not in TERMS:
@@ -50,13 +51,17 @@ class ColourTransformMaps:
                              % (self.coefficients.shape[1], self.basis, per_preset))
 
     @property
+    def radius(self):
+        return mixing.EDGE_RADIUS if self.edge_radius is None else self.edge_radius
+
+    @property
     def k(self):
         return self.coefficients.shape[1] // (3 * TERMS[self.basis])
 
     def full_resolution_map(self, image):
         """The adjustment map (K, H, W) as it is applied to ``image`` (3, H, W), for returning it."""
-        if self.edge_radius > 0:
-            return mixing.edge_aware_upsample(self.guide, self.adjustment_map, image)
+        if self.radius > 0:
+            return mixing.edge_aware_upsample(self.guide, self.adjustment_map, image, self.radius)
         height, width = image.shape[1:]
         return upsample.upsample_bilinear(self.adjustment_map.unsqueeze(0), height, width)[0]
 
@@ -100,8 +105,8 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
     parts, weights_from = [maps.coefficients[0]], "none"
     if k > 1 and mix.user_map is not None:
         weights_from = "user"
-    elif k > 1 and maps.edge_radius > 0:
-        parts.append(mixing.guided_map(maps.guide, maps.adjustment_map, maps.edge_radius)[0])
+    elif k > 1 and maps.radius > 0:
+        parts.append(mixing.guided_map(maps.guide, maps.adjustment_map, maps.radius)[0])
         weights_from = "guided"
     elif k > 1:  # a bilinear map mixes the presets at low resolution once (linear maps: the same result)
         weights = maps.adjustment_map.to(maps.coefficients.dtype)

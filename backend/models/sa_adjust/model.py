@@ -46,11 +46,11 @@ def render(rgb, maps, mix, brush=False, on_progress=None):
 def adjust(net, rgb, device="cpu", strength=1.0, selection=None, personal_map=None, edge_radius=None):
     """The product path for any network (trainers and evaluation): planar sRGB (3, H, W) of any size ->
     (adjusted (3, H, W), the predicted adjustment map (K, h, w) or None). ``personal_map`` (K, H, W)
-    replaces the predicted map; ``selection`` (1, H, W) limits where the style applies."""
+    replaces the predicted map; ``selection`` (1, H, W) limits where the style applies; ``edge_radius``
+    overrides mixing.EDGE_RADIUS (0: the map upsampled bilinearly)."""
     view = View(pixels.Layer(rgb, None, None, 3, pixels.PERCEPTUAL), device)
     maps = predict_maps(net, view)
-    if edge_radius is not None:
-        maps.edge_radius = edge_radius
+    maps.edge_radius = edge_radius
     mix = mixing.Mix(strength=strength, selection=selection, user_map=personal_map)
     brush = getattr(style_registry.STYLES.get(net.config.get("style")), "brush", False)
     return render(rgb, maps, mix, brush), maps.adjustment_map
