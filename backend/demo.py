@@ -66,7 +66,7 @@ def main(argv=None):
             ready = {i for i, m in hosted.items() if m.installed}
             print("installed models: %s" % ", ".join(sorted(ready)))
             for i in sorted(set(hosted) - ready):
-                print("not installed: %s (train it with `semantic-enhance train %s`)" % (i, i))
+                print("not installed: %s (its weights are not in backend/weights)" % i)
             for name, photo in sample_photos().items():
                 print(name)
                 path = lambda suffix: os.path.join(args.out, "%s-%s" % (name, suffix))  # noqa: E731

@@ -71,6 +71,7 @@ def test_parse_labels_from_cues():
     assert labels[0].tolist() == [1, 3, 0]
 
 
+@pytest.mark.slow
 def test_a_short_training_run_learns_a_local_colour_change(tmp_path):
     """Real trainer, real backbone, two synthetic pairs: the right half warmed, the left half untouched."""
     from PIL import Image
@@ -93,6 +94,7 @@ def test_a_short_training_run_learns_a_local_colour_change(tmp_path):
     assert (tmp_path / "w.safetensors").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_ema_ships_the_moving_average_of_the_weights(tmp_path):
     """--ema: the written weights are the warmed-up moving average kept in the checkpoint, not the last step's."""
     from safetensors.torch import load_file
@@ -120,6 +122,7 @@ def test_ema_ships_the_moving_average_of_the_weights(tmp_path):
     assert torch.allclose(average["weight"], torch.full((2,), 0.25)) and average["num_batches_tracked"].item() == 5
 
 
+@pytest.mark.slow
 def test_the_tuned_last_stage_starts_as_the_backbone_and_is_fine_tuned_at_half_the_rate(tmp_path):
     """--tune-last-stage: the net owns blocks 11-15, starting at ImageNet's (so level 32 is the backbone's),
     keeps their batch statistics, trains them at 0.5x lr, and ships them in weights the product path loads."""
@@ -169,6 +172,7 @@ def first_loss(pairs):
                                        delta=trainer.HUBER_DELTA, reduction="none").sum(1).mean() for p in pairs]))
 
 
+@pytest.mark.slow
 def test_data_parallel_training_under_torchrun(tmp_path):
     """Two processes, gloo, each its own batches with gradients averaged; rank 0 writes the weights."""
     import json
