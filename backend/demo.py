@@ -9,40 +9,19 @@ are not installed say so in words, as the daemon tells any client.
 import argparse
 import json
 import os
-import re
-import subprocess
-import sys
 import tempfile
 import time
 
-import numpy as np
 
-from .client import BackendError, Client
+from .client import BackendError
 from .imaging.files import write_image
+from .spawn import spawn_daemon
 
 
 def sample_photos():
     from skimage import data
 
     return {"astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea()}
-
-
-def start_daemon(workdir):
-    token_file = os.path.join(workdir, "token")
-    process = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--port", "0", "--token-file", token_file],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        line = process.stdout.readline()
-        match = re.search(r"listening on (\S+)", line or "")
-        if match:
-            print(line.strip())
-            return process, Client(match.group(1), token_file=token_file)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise SystemExit("the daemon did not start")
 
 
 def step(title, action):
@@ -60,7 +39,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     with tempfile.TemporaryDirectory() as workdir:
-        process, client = start_daemon(workdir)
+        daemon = spawn_daemon(workdir, echo=True)
+        client = daemon.client()
         try:
             hosted = {m.id: m for m in client.models().models}
             ready = {i for i, m in hosted.items() if m.installed}
@@ -113,8 +93,7 @@ def main(argv=None):
                 if "enhancegan" in ready:
                     step("crop", crop)
         finally:
-            process.terminate()
-            process.wait(30)
+            daemon.stop(30)
     print("results in %s" % os.path.abspath(args.out))
 
 

@@ -1,13 +1,11 @@
 """Shared fixtures: real photographs that pip installs anyway, and a real daemon on loopback."""
 
 import os
-import re
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
+
+from backend.spawn import spawn_daemon
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,48 +25,14 @@ def coffee():
     return np.ascontiguousarray(data.coffee())
 
 
-class RunningDaemon:
-    def __init__(self, process, address, token_file, config_home):
-        self.process, self.address, self.token_file, self.config_home = process, address, token_file, config_home
-
-    def client(self, **kwargs):
-        from backend.client import Client
-
-        return Client(self.address, token_file=self.token_file, **kwargs)
-
-    def env(self):
-        env = dict(os.environ, SEMANTIC_ENHANCE_ADDR=self.address, SEMANTIC_ENHANCE_TOKEN_FILE=self.token_file)
-        return env
-
-
 def start_daemon(tmp_path, *extra):
-    """Start `semantic-enhance serve` as a real process on a free loopback port; wait until it listens."""
-    config_home = tmp_path / "config"
-    token_file = str(config_home / "semantic-enhance" / "token")
-    env = dict(os.environ, XDG_CONFIG_HOME=str(config_home), PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--port", "0", "--device", "cpu",
-                                "--token-file", token_file, *extra], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
-    lines = []
-    while time.time() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        match = re.search(r"listening on (\S+)", line)
-        if match:
-            return RunningDaemon(process, match.group(1), token_file, str(config_home))
-    process.kill()
-    raise RuntimeError("daemon did not start:\n" + "".join(lines))
+    """A real `semantic-enhance serve` process on a free loopback port (backend.spawn, as the demo and the
+    benchmarks start theirs)."""
+    return spawn_daemon(tmp_path, *extra, timeout=60)
 
 
 def stop_daemon(daemon):
-    daemon.process.terminate()
-    try:
-        daemon.process.wait(20)
-    except subprocess.TimeoutExpired:
-        daemon.process.kill()
+    daemon.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,6 @@ Targets (issue 4): <= 6 s end to end; application <= 5x the OpenCV conversion.
 """
 
 import argparse
-import os
-import pathlib
-import sys
 import tempfile
 import time
 
@@ -21,6 +18,7 @@ import numpy as np
 import torch
 
 from backend.imaging import mixing, pixels, upsample
+from backend.spawn import spawn_daemon
 from backend.models import sa_adjust as sa
 from backend.models.base import View
 
@@ -91,10 +89,8 @@ def main(argv=None):
     stages, local = min((in_process(net, image) for _ in range(args.repeat)), key=lambda r: sum(r[0].values()))
     local_total = sum(stages.values())
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
-    from conftest import start_daemon, stop_daemon
     with tempfile.TemporaryDirectory() as tmp:
-        daemon = start_daemon(pathlib.Path(tmp))
+        daemon = spawn_daemon(tmp)
         try:
             client = daemon.client()
             client.adjust(image[:64, :64], style=args.style, model="sa-adjust")
@@ -105,7 +101,7 @@ def main(argv=None):
                 remote.append(time.perf_counter() - start)
             remote_total = min(remote)
         finally:
-            stop_daemon(daemon)
+            daemon.stop()
     assert np.abs(result.image.astype(int) - local.astype(int)).max() <= 1
     stages["transfer (daemon - in-process)"] = max(remote_total - local_total, 0.0)
     application = stages["full-res application"]

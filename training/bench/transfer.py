@@ -14,12 +14,13 @@ of the layer per second of transfer, upload and download together).
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
+
+from backend.spawn import spawn_daemon
 
 STACK = {"filters": [{"name": "exposure", "values": [0.3]}, {"name": "contrast", "values": [0.3]},
                      {"name": "saturation", "values": [0.5]}]}
@@ -66,8 +67,6 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
-    from conftest import start_daemon, stop_daemon
 
     width = int(round((args.megapixels * 1e6 * 1.5) ** 0.5))
     height = int(round(args.megapixels * 1e6 / width))
@@ -75,8 +74,7 @@ def main(argv=None):
     cases = [("RGBA u8", rng.integers(0, 256, (height, width, 4), dtype=np.uint8)),
              ("RGB u16", rng.integers(0, 65536, (height, width, 3), dtype=np.uint16))]
     with tempfile.TemporaryDirectory() as tmp:
-        import pathlib
-        daemon = start_daemon(pathlib.Path(tmp))
+        daemon = spawn_daemon(tmp)
         try:
             streamed = daemon.client(shared_memory=False)
             shared = daemon.client(shared_memory=True)
@@ -103,7 +101,7 @@ def main(argv=None):
                     rows.append((name, path, "%dx%d" % (width, height), image.nbytes / 2**20, local_time,
                                  remote_time, transfer, transfer / local_time, height * width / 1e6 / transfer))
         finally:
-            stop_daemon(daemon)
+            daemon.stop()
     header = ("layer", "path", "size", "MiB", "in-process s", "via daemon s", "transfer s", "transfer / in-process",
               "transfer MP/s")
     print("torch %s, %d threads, %s" % (torch.__version__, torch.get_num_threads(), os.uname().machine))
