@@ -40,8 +40,14 @@ def _use_selection(procedure):
                                    "Apply only where the selection is (soft edges blend)", True, RW)
 
 
+def _strength(procedure):
+    procedure.add_double_argument("strength", "S_trength", "How much of the style: 0 keeps the photo, 1 applies "
+                                  "it fully", 0.0, 1.0, 1.0, RW)
+
+
 def _adjust_args(procedure):
     _models(procedure)
+    _strength(procedure)
     _use_selection(procedure)
 
 
@@ -56,10 +62,11 @@ def _personalize_args(procedure):
                                           ("maps", "The painted \"Adjustment map k\" channels")), "selection", RW)
     procedure.add_channel_argument("channel", "_Channel", "The channel used when the map comes from a channel",
                                    True, RW)
-    procedure.add_int_argument("selected-preset", "Preset where _selected", "Preset k for selected pixels",
-                               0, 63, 0, RW)
-    procedure.add_int_argument("unselected-preset", "Preset _elsewhere", "Preset j for unselected pixels",
-                               0, 63, 1, RW)
+    procedure.add_string_argument("selected-preset", "Preset where _selected", "The preset for selected pixels, "
+                                  "by name (Backend… lists each style's presets; empty: the style's subject)", "", RW)
+    procedure.add_string_argument("unselected-preset", "Preset _elsewhere", "The preset everywhere else "
+                                  "(empty: the style's background)", "", RW)
+    _strength(procedure)
 
 
 def _aesthetic_args(procedure):

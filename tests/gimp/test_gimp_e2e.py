@@ -48,7 +48,7 @@ def main_cases():
         {"id": "maps", "file": PHOTO, "procedure": P + "maps", "canvas": [600, 560, 30, 20],
          "args": {"model": "sa-adjust"}},
         {"id": "personalize_selection", "file": PHOTO, "procedure": P + "personalize", "select": ellipse,
-         "args": {"selected-preset": 0, "unselected-preset": 1}},
+         "args": {"selected-preset": "subject", "unselected-preset": "background", "strength": 0.75}},
         {"id": "personalize_channel", "file": PHOTO, "procedure": P + "personalize", "extra_channel": "left half",
          "args": {"source": "channel", "channel": "left half"}},
         {"id": "personalize_maps", "file": PHOTO, "procedure": P + "personalize",
@@ -245,6 +245,9 @@ def test_personalize(main_batch, hosted, case):
     layer = record["layers"][0]
     assert layer["name"] == "Personalized: %s (sa-adjust)" % hosted["sa-adjust"][0]
     assert layer["parasite"]["map_source"] == case.split("_")[1]
+    if case == "personalize_selection":  # presets by name, and the dialog's strength, reach the daemon
+        assert (layer["parasite"]["selected_preset"], layer["parasite"]["strength"]) == ("subject", 0.75)
+        assert layer["parasite"]["daemon"]["strength"] == 0.75 and layer["parasite"]["daemon"]["personalised"]
     assert not np.array_equal(load(record, layer["npy"]), load(record, "before.npy"))
     assert_untouched(record)
 

@@ -32,7 +32,7 @@ def cases():
         {"id": "personalize_maps", "file": PHOTO, "procedure": P + "personalize", "canvas": CANVAS,
          "before": [{"procedure": P + "maps"}], "args": {"source": "maps"}},
         {"id": "personalize_channel", "file": PHOTO, "procedure": P + "personalize", "extra_channel": "left half",
-         "args": {"source": "channel", "channel": "left half", "selected-preset": 2, "unselected-preset": 0}},
+         "args": {"source": "channel", "channel": "left half", "selected-preset": "2", "unselected-preset": "0"}},
         {"id": "personalize_no_selection", "file": PHOTO, "procedure": P + "personalize", "args": {}},
         {"id": "aesthetic", "file": PHOTO, "procedure": P + "aesthetic", "args": {"method": "deep-filter"}},
         {"id": "crop", "file": PHOTO, "procedure": P + "crop", "canvas": CANVAS, "args": {"count": 3}},

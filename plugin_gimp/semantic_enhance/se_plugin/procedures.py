@@ -159,7 +159,8 @@ def adjust(job):
     model, style = job.option("model"), job.style()
     source = job.layer.read()
     mask = job.selection_mask() if job.option("use-selection") else None
-    reader = job.call(*rq.adjust_setup(source, job.layer.transfer, model, style, mask), source, mask)
+    reader = job.call(*rq.adjust_setup(source, job.layer.transfer, model, style, mask,
+                                       strength=job.option("strength")), source, mask)
     style = style or rq.parameters(reader.summary).get("style", "") or "default style"  # a daemon without styles
     with job.undo_group():
         job.add_layer("Auto Adjust: %s (%s)" % (style, model), _result(reader), _transfer(reader, "result", job),
@@ -202,12 +203,12 @@ def personalize(job):
         adjustment_map = job.selection_mask(required=True)
     selected, unselected = job.option("selected-preset"), job.option("unselected-preset")
     reader = job.call(*rq.personalize_setup(source, job.layer.transfer, model, style, adjustment_map,
-                                            selected, unselected), source, adjustment_map)
+                                            selected, unselected, job.option("strength")), source, adjustment_map)
     with job.undo_group():
         job.add_layer("Personalized: %s (%s)" % (style or "default style", model), _result(reader),
                       _transfer(reader, "result", job),
                       job.parameters(reader, style=style, map_source=source_kind, selected_preset=selected,
-                                     unselected_preset=unselected))
+                                     unselected_preset=unselected, strength=job.option("strength")))
     return job.finish()
 
 

@@ -17,20 +17,31 @@ def _mask_header(mask):
     return wire.mask_header_for(mask) if mask is not None else None
 
 
-def adjust_setup(pixels, transfer, model, style, mask=None, return_maps=False):
+def _strength_options(strength):
+    return {} if strength is None or float(strength) == 1.0 else {"strength": repr(float(strength))}
+
+
+def adjust_setup(pixels, transfer, model, style, mask=None, return_maps=False, strength=None):
     setup = schema.AdjustSetup(image=_image_header(pixels, transfer), model=model, style=style,
-                               return_maps=return_maps, mask_role=schema.BLEND)
+                               return_maps=return_maps, mask_role=schema.BLEND, options=_strength_options(strength))
     if mask is not None:
         setup.mask.CopyFrom(_mask_header(mask))
     return "Adjust", setup
 
 
-def personalize_setup(pixels, transfer, model, style, adjustment_map, selected_preset=0, unselected_preset=1):
+def personalize_setup(pixels, transfer, model, style, adjustment_map, selected_preset="", unselected_preset="",
+                      strength=None):
     """``adjustment_map`` (H, W) replaces the predicted map: selected pixels take preset ``selected_preset``,
-    the rest ``unselected_preset``; or (H, W, K): K painted maps, one per preset."""
+    the rest ``unselected_preset`` (names as the daemon lists them, or numbers; empty: the style's
+    defaults, its subject and its background); or (H, W, K): K painted maps, one per preset."""
     setup = schema.AdjustSetup(image=_image_header(pixels, transfer), model=model, style=style,
-                               mask_role=schema.ADJUSTMENT_MAP, selected_preset=selected_preset,
-                               unselected_preset=unselected_preset)
+                               mask_role=schema.ADJUSTMENT_MAP, options=_strength_options(strength))
+    for field, preset in (("selected_preset", selected_preset), ("unselected_preset", unselected_preset)):
+        preset = str(preset).strip()
+        if preset.isdigit():
+            setattr(setup, field, int(preset))
+        elif preset:
+            setattr(setup, field + "_name", preset)
     setup.mask.CopyFrom(_mask_header(adjustment_map))
     return "Adjust", setup
 

@@ -236,6 +236,10 @@ def describe_models(reply):
         state = "ready" if model.installed else "not installed"
         styles = (": " + ", ".join(model.styles)) if model.styles else ""
         lines.append("  %s %s (%s)%s" % (model.id, model.version, state, styles))
+        if model.installed:
+            for style in model.style_info:
+                if style.presets:  # what Personalize's preset fields take
+                    lines.append("      %s presets: %s" % (style.name, ", ".join(style.presets)))
     return "\n".join(lines)
 
 
