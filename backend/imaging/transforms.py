@@ -120,6 +120,7 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
     low = torch.cat(parts) if len(parts) > 1 else parts[0]
     index = (upsample._source_index(height, low.shape[1], low.device),
              upsample._source_index(width, low.shape[2], low.device))
+    rows = max(8, rows * per_preset // low.shape[0])  # many channels: fewer rows, the band stays in cache
     out = torch.empty_like(image) if out is None else out
     for start in range(0, height, rows):
         stop = min(height, start + rows)
@@ -131,7 +132,10 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
                 weights = mix.user_map[:, start:stop].transpose(0, 1)
             else:
                 weights = mixing.map_from_coefficients(sliced[:, k * per_preset:].view(-1, k, 4, width), band)
-            coefficients = (coefficients.view(-1, k, per_preset, width) * weights.unsqueeze(2)).sum(1)
+            presets = coefficients.view(-1, k, per_preset, width)
+            coefficients = presets[:, 0] * weights[:, :1]  # K passes of one madd: no (N, K, C, W) temporary
+            for preset in range(1, k):
+                coefficients.addcmul_(presets[:, preset], weights[:, preset:preset + 1])
         coefficients = coefficients.view(-1, 3, terms, width)
         target = out[:, start:stop]
         if amount is None:  # written straight into the output, in the (N, 3, W) layout the maths reads
