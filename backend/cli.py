@@ -14,11 +14,17 @@ import sys
 from .transport import auth
 
 
+class UsageError(Exception):
+    """A command that cannot go on; the message is one sentence (exit code 2)."""
+
+
 def _add_client_flags(parser):
     parser.add_argument("--addr", help="daemon address, host:port or unix:PATH (default: $SEMANTIC_ENHANCE_ADDR "
                                        "or 127.0.0.1:%d)" % auth.DEFAULT_PORT)
     parser.add_argument("--token-file", help="token file (default: $SEMANTIC_ENHANCE_TOKEN_FILE or %s)"
                         % auth.default_token_file())
+    parser.add_argument("--tls-ca", help="PEM file to verify a daemon that serves TLS (its CA or self-signed "
+                                         "certificate; default $SEMANTIC_ENHANCE_TLS_CA)")
     parser.add_argument("--embedded", action="store_true",
                         help="start a private daemon in this process instead of talking to a running one")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -31,7 +37,7 @@ def _connect(args):
         daemon, connection = client.embedded()
         args._daemon = daemon
         return connection
-    return client.Client(args.addr, token_file=args.token_file)
+    return client.Client(args.addr, token_file=args.token_file, tls_ca=args.tls_ca)
 
 
 def _progress(args):
@@ -76,15 +82,18 @@ def cmd_serve(args):
     from .transport.server import Daemon, pick_device
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    token = auth.ensure_token(args.token_file)
-    device = pick_device(args.device)
     try:
+        token = auth.ensure_token(args.token_file)
+        device = pick_device(args.device)
         daemon = Daemon(host=args.host, port=args.port, unix=args.unix, token=token, device=device,
-                        max_pixels=args.max_pixels, allow_remote=args.allow_remote).start()
-    except (ValueError, OSError, RuntimeError) as error:
-        raise SystemExit("semantic-enhance serve: %s" % error)
-    print("semantic-enhance daemon listening on %s (device %s, token in %s)"
-          % (daemon.address, device, args.token_file or auth.default_token_file()), flush=True)
+                        max_pixels=args.max_pixels, allow_remote=args.allow_remote, tls_cert=args.tls_cert,
+                        tls_key=args.tls_key, stall_seconds=args.stall_seconds,
+                        max_request_bytes=args.max_request_mib << 20).start()
+    except (ValueError, OSError, RuntimeError, auth.TokenError) as error:
+        raise UsageError("semantic-enhance serve: %s" % error)
+    print("semantic-enhance daemon listening on %s (device %s, %s, token in %s)"
+          % (daemon.address, device, "TLS" if daemon.tls else "plain", args.token_file or auth.default_token_file()),
+          flush=True)
     daemon.serve_forever()
 
 
@@ -190,7 +199,15 @@ def build_parser():
     p.add_argument("--token-file", help="token file (created, mode 0600, if missing; default %s)"
                    % auth.default_token_file())
     p.add_argument("--max-pixels", type=int, default=120_000_000, help="largest image accepted, in pixels")
-    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (the token still applies)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --host (needs --tls-cert and --tls-key; the token still applies)")
+    p.add_argument("--tls-cert", help="serve TLS with this certificate (PEM); clients verify it with --tls-ca")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.add_argument("--stall-seconds", type=float, default=60.0,
+                   help="give up on an upload that sends nothing for this long (default 60)")
+    p.add_argument("--max-request-mib", type=int, default=4096,
+                   help="memory one request may need for its pixels, mask and their float copies (MiB; the "
+                        "daemon holds at most twice this for all requests at once)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="what the running daemon hosts")
@@ -263,7 +280,7 @@ def main(argv=None):
 
     try:
         args.func(args)
-    except (BackendError, ImageFileError) as error:
+    except (BackendError, ImageFileError, UsageError) as error:
         print("semantic-enhance: %s" % error, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

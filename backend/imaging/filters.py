@@ -202,14 +202,20 @@ FILTERS = {f.name: f for f in (Exposure(), Gamma(), WhiteBalance(), Saturation()
 ORDER = list(FILTERS)  # PIEA's order of the stack
 
 
+MAX_STACK = 64  # filters in one stack: PIEA's stacks have 8; a longer one only holds the worker
+
+
 def parse_stack(stack):
-    """Validate a filter stack given as {"filters": [{"name":..., "values": [...]}, ...]} (or its list).
+    """Validate a filter stack given as {"filters": [{"name":..., "values": [...]}, ...]} (or its list),
+    at most MAX_STACK filters long.
 
     Returns a list of (Filter, values) with values as Python floats. Raises ValueError with a sentence.
     """
     items = stack.get("filters", None) if isinstance(stack, dict) else stack
     if not isinstance(items, list):
         raise ValueError('a filter stack is {"filters": [{"name": ..., "values": [...]}, ...]}')
+    if len(items) > MAX_STACK:
+        raise ValueError("the filter stack has %d filters; at most %d are allowed" % (len(items), MAX_STACK))
     parsed = []
     for item in items:
         name = item.get("name") if isinstance(item, dict) else None
@@ -240,6 +246,7 @@ def apply_stack_tiled(image, stack, mask=None, rows=64, on_progress=None):
 
     Pointwise filters make bands independent; small bands keep every intermediate in the cache.
     ``mask`` (>=1, H, W) in [0, 1] limits the effect: 0 keeps the original, soft values blend.
+    ``on_progress(fraction)`` is called after every band: it is also where a cancelled job stops.
     """
     height = image.shape[1]
     for start in range(0, height, rows):
@@ -248,6 +255,6 @@ def apply_stack_tiled(image, stack, mask=None, rows=64, on_progress=None):
         if mask is not None:
             result = torch.lerp(band, result, mask[:1, start:start + rows])
         band.copy_(result)
-        if on_progress and ((start // rows) % 16 == 15 or start + rows >= height):
+        if on_progress:
             on_progress(min(1.0, (start + rows) / height))
     return image

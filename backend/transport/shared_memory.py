@@ -56,7 +56,8 @@ def _open(segment, expected_bytes, itemsize, what, writable):
     if segment.offset % itemsize:
         raise wire.WireError("INVALID_ARGUMENT", "the %s starts at offset %d of segment '%s', which is not a "
                              "multiple of its sample size (%d bytes)" % (what, segment.offset, name, itemsize))
-    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+    # O_NONBLOCK: a FIFO (or device) under that name must not block this thread before the check below
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         descriptor = os.open(os.path.join(SEGMENT_DIR, name), flags)
     except FileNotFoundError:
@@ -171,9 +172,10 @@ class SharedPixels:
                               "never writes over the original; make another segment for the result"
                               % self.header.result_shared_memory.name)
 
-    def rows(self, band_rows):
-        """The image in bands of at most ``band_rows`` rows (all there already: nothing to wait for)."""
-        for start in range(0, self.header.height, band_rows):
+    def rows(self, band_rows, start=0, **waiting):
+        """The image in bands of at most ``band_rows`` rows from row ``start`` (all there already: nothing
+        to wait for, so ``waiting`` options do not apply)."""
+        for start in range(start, self.header.height, band_rows):
             band = self.image[start:start + band_rows]
             wire.check_finite(band, "image")
             yield band

@@ -1,0 +1,380 @@
+"""Fault injection against a real daemon process on loopback: what an attacker or a careless user does.
+
+One test (or a few) per item of the hardening issue; the probes that passed before live in
+test_daemon.py and test_shared_memory.py and keep running there. Every refusal is checked for its
+gRPC status code and its sentence.
+"""
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+from google.protobuf import json_format
+
+from backend.client import BackendError, Client
+from backend.transport import auth, schema, wire
+from backend.transport import shared_memory as shm
+from backend.transport.channel import CHANNEL_OPTIONS
+from conftest import REPO, start_daemon, stop_daemon
+from test_daemon import STACK, raw_call, status_of
+
+PYTHON = [sys.executable, "-m", "backend.cli"]
+
+
+def serve(tmp_path, *extra, timeout=60):
+    """Run `serve` expecting it to refuse: returns (exit code, everything it printed)."""
+    out = subprocess.run(PYTHON + ["serve", "--device", "cpu", *extra], cwd=REPO, capture_output=True, text=True,
+                         timeout=timeout, env=dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config")))
+    return out.returncode, out.stdout + out.stderr
+
+
+def token_metadata(daemon):
+    return (("authorization", "Bearer " + open(daemon.token_file).read().strip()),)
+
+
+class HeldStream:
+    """A stream that sends ``messages`` and then holds the call open, sending nothing, until released."""
+
+    def __init__(self, daemon, rpc, messages, timeout=60):
+        request_class, reply_class, _ = schema.RPCS[rpc]
+        self.release = threading.Event()
+        self.channel = grpc.insecure_channel(daemon.address, options=CHANNEL_OPTIONS)
+        call = self.channel.stream_stream(schema.method_path(rpc), wire.serialize,
+                                          wire.frame_decoder(reply_class, wire.REPLY_CHUNK_TAG))
+
+        def requests():
+            yield from messages
+            self.release.wait(timeout)
+        self.call = call(requests(), metadata=token_metadata(daemon), timeout=timeout)
+        self.replies, self.error, self.finished_at = [], None, None
+        self.thread = threading.Thread(target=self._collect, daemon=True)
+        self.thread.start()
+
+    def _collect(self):
+        try:
+            for reply in self.call:
+                self.replies.append(reply)
+        except grpc.RpcError as error:
+            self.error = error
+        self.finished_at = time.monotonic()
+
+    def close(self):
+        self.release.set()
+        self.call.cancel()
+        self.channel.close()
+
+
+def adjust_setup(image_header, mask_header=None, style="foreground-pop-out"):
+    return schema.AdjustRequest(setup=schema.AdjustSetup(image=image_header, mask=mask_header, model="sa-adjust",
+                                                         style=style)).SerializeToString()
+
+
+def filters_setup(image_header, stack=STACK, mask_header=None):
+    setup = schema.FiltersSetup(image=image_header, mask=mask_header)
+    json_format.ParseDict(stack, setup.stack)
+    return schema.FiltersRequest(setup=setup).SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """A daemon that gives up on a silent upload after 2 s (the default is 60)."""
+    running = start_daemon(tmp_path_factory.mktemp("quick"), "--stall-seconds", "2")
+    yield running
+    stop_daemon(running)
+
+
+# -- 1. authentication cannot fail open ------------------------------------------------------------
+
+def test_1_an_empty_or_short_token_file_stops_the_daemon_from_starting(tmp_path):
+    token_file = tmp_path / "token"
+    for content in ("", "\n", "abc\n"):
+        token_file.write_text(content)
+        token_file.chmod(0o600)
+        code, output = serve(tmp_path, "--port", "0", "--token-file", str(token_file))
+        assert code == 2 and "fewer than the %d of a token" % auth.TOKEN_CHARS in output, output
+        assert "listening" not in output and token_file.read_text() == content  # nothing replaced either
+
+
+def test_1_the_token_file_is_made_atomically_private_and_complete(tmp_path):
+    running = start_daemon(tmp_path)
+    try:
+        path = running.token_file
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert len(open(path).read().strip()) == auth.TOKEN_CHARS
+        assert os.listdir(os.path.dirname(path)) == ["token"]  # no temporary file left beside it
+    finally:
+        stop_daemon(running)
+
+
+def test_1_a_token_file_others_can_read_is_warned_about(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(auth.new_token() + "\n")
+    token_file.chmod(0o644)
+    process = subprocess.Popen(PYTHON + ["serve", "--port", "0", "--device", "cpu", "--token-file", str(token_file)],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "listening on" in line:
+                break
+        assert any("readable by other users (mode 0644)" in line and "chmod 600" in line for line in lines), lines
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def test_1_an_empty_token_is_never_sent_nor_accepted_and_refusals_name_no_path(daemon):
+    client = Client(daemon.address, token_file=str(daemon.config_home) + "/nonexistent")
+    assert client.metadata == ()  # no token found: no authorization header at all, not "Bearer "
+    with pytest.raises(BackendError, match="no token") as caught:
+        client.models()
+    assert caught.value.code == "UNAUTHENTICATED"
+    for value in ("Bearer ", "Bearer", "", "Bearer  "):
+        with grpc.insecure_channel(daemon.address) as channel:
+            call = channel.unary_unary(schema.method_path("ListModels"), schema.ListModelsRequest.SerializeToString,
+                                       schema.ListModelsReply.FromString)
+            with pytest.raises(grpc.RpcError) as refused:
+                call(schema.ListModelsRequest(), metadata=(("authorization", value),), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        details = refused.value.details()
+        assert "no token" in details and daemon.config_home not in details and "/" not in details.replace(
+            "'authorization: Bearer <token>'", "")
+
+
+# -- 4. a port in use is an error in words ---------------------------------------------------------
+
+def test_4_a_second_daemon_on_the_same_port_refuses_to_start(daemon, tmp_path):
+    port = daemon.address.rsplit(":", 1)[1]
+    code, output = serve(tmp_path, "--port", port, "--token-file", str(tmp_path / "token2"))
+    assert code == 2 and "cannot listen on 127.0.0.1:%s: the address is in use" % port in output, output
+    assert "Traceback" not in output and "listening" not in output
+    assert daemon.client().models().device == "cpu"  # the first one still answers, with its own token
+
+
+# -- 5. serve --unix replaces only a stale socket of ours ------------------------------------------
+
+def test_5_unix_path_holding_a_file_is_refused_and_the_file_kept(tmp_path):
+    photo = tmp_path / "holiday.jpg"
+    photo.write_bytes(b"\xff\xd8 not really a jpeg, but precious")
+    code, output = serve(tmp_path, "--unix", str(photo), "--token-file", str(tmp_path / "token"))
+    assert code == 2 and "not a socket is there" in output, output
+    assert photo.read_bytes() == b"\xff\xd8 not really a jpeg, but precious"
+
+
+def test_5_a_live_socket_is_refused_and_a_stale_one_replaced(tmp_path):
+    sock = str(tmp_path / "se.sock")
+    first = start_daemon(tmp_path / "a", "--unix", sock)
+    try:
+        code, output = serve(tmp_path, "--unix", sock, "--token-file", str(tmp_path / "token2"))
+        assert code == 2 and "another daemon is listening there" in output, output
+        assert first.client().models().device == "cpu"  # still its socket, still serving
+    finally:
+        first.process.kill()  # SIGKILL: the socket file stays behind, stale
+        first.process.wait(20)
+    assert stat.S_ISSOCK(os.lstat(sock).st_mode)
+    second = start_daemon(tmp_path / "b", "--unix", sock)
+    try:
+        assert second.client().models().device == "cpu"
+    finally:
+        stop_daemon(second)
+    assert not os.path.exists(sock)
+
+
+def test_5_a_daemon_never_removes_a_socket_that_is_not_its_own(tmp_path):
+    sock = str(tmp_path / "se.sock")
+    running = start_daemon(tmp_path, "--unix", sock)
+    os.unlink(sock)  # someone else takes the path over while it runs
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(sock)
+    other.listen()
+    try:
+        stop_daemon(running)
+        assert stat.S_ISSOCK(os.lstat(sock).st_mode)  # the other one's socket is still there
+    finally:
+        other.close()
+
+
+# -- 2. handler threads cannot all be tied up ------------------------------------------------------
+
+def test_2_silent_uploads_time_out_and_health_and_list_models_are_always_answered(quick):
+    header = schema.ImageHeader(width=64, height=64, channels=3, sample_type=schema.U8)
+    mask = schema.MaskHeader(channels=1, sample_type=schema.U8)
+    held = [HeldStream(quick, "Adjust", [adjust_setup(header, mask)]) for _ in range(40)]
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert quick.client(timeout=5).models().device == "cpu"
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+        with grpc.insecure_channel(quick.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        assert time.monotonic() - started < 2.0
+        for stream in held:
+            stream.thread.join(15)
+        codes = [stream.error.code().name for stream in held]
+        assert set(codes) <= {"DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"} and codes.count("DEADLINE_EXCEEDED") >= 30
+        stalled = next(s.error for s in held if s.error.code().name == "DEADLINE_EXCEEDED")
+        assert "the upload stalled: nothing arrived for 2 s" in stalled.details()
+        busy = [s.error for s in held if s.error.code().name == "RESOURCE_EXHAUSTED"]
+        assert all("as many image requests as it takes at once" in e.details() for e in busy)
+    finally:
+        for stream in held:
+            stream.close()
+    assert quick.client().filters(np.zeros((4, 4, 3), np.uint8), STACK).image.shape == (4, 4, 3)
+
+
+def test_2_a_setup_that_never_comes_times_out_too(quick):
+    stream = HeldStream(quick, "ApplyFilters", [])
+    try:
+        stream.thread.join(10)
+        assert stream.error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and "stalled" in stream.error.details()
+    finally:
+        stream.close()
+
+
+@pytest.mark.skipif(not shm.available(), reason="no /dev/shm")
+def test_2_a_fifo_named_as_the_layer_s_segment_is_refused_at_once(quick):
+    name = shm.NAME_PREFIX + "fifo-" + os.urandom(6).hex()
+    path = os.path.join(shm.SEGMENT_DIR, name)
+    os.mkfifo(path, 0o600)
+    try:
+        header = wire.header_for(np.zeros((10, 10, 3), np.uint8))
+        header.shared_memory.CopyFrom(schema.SharedMemory(name=name, size=300))
+        started = time.monotonic()
+        for rpc, setup in (("ApplyFilters", filters_setup(header)), ("Adjust", adjust_setup(header))):
+            stream = HeldStream(quick, rpc, [setup])
+            stream.thread.join(10)
+            stream.close()
+            assert stream.error.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "is not a shared-memory segment" in stream.error.details()
+        assert time.monotonic() - started < 3
+    finally:
+        os.unlink(path)
+
+
+# -- 9. memory is bounded by bytes; a wrong style is refused before the upload --------------------
+
+def test_9_a_header_that_needs_too_many_bytes_is_refused_before_anything_is_allocated(quick):
+    rss_before = rss_kib(quick.process.pid)
+    header = schema.ImageHeader(width=12000, height=10000, channels=4, sample_type=schema.F32)  # 120 MP float RGBA
+    mask = schema.MaskHeader(channels=64, sample_type=schema.F32)
+    got, details = status_of(lambda: raw_call(quick, "ApplyFilters", [schema.FiltersRequest.FromString(
+        filters_setup(header, mask_header=mask))]))
+    assert got == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "needs about 60.3 GiB of memory" in details and "at most 4.0 GiB per request" in details, details
+    assert rss_kib(quick.process.pid) - rss_before < 50_000  # nothing of that size was allocated
+
+
+def test_9_an_unknown_style_or_filter_is_refused_before_any_pixel_is_sent(quick):
+    header = schema.ImageHeader(width=4000, height=3000, channels=3, sample_type=schema.U8)
+    for rpc, setup, words in (
+            ("Adjust", adjust_setup(header, style="vaporwave"), "has no style 'vaporwave'"),
+            ("Adjust", adjust_setup(header, schema.MaskHeader(channels=1, sample_type=schema.U8), style="nope"),
+             "has no style 'nope'"),
+            ("ApplyFilters", filters_setup(header, {"filters": [{"name": "blur"}]}), "unknown filter 'blur'")):
+        stream = HeldStream(quick, rpc, [setup])  # only the setup: no pixel arrives
+        stream.thread.join(1.5)  # well before the 2 s stall deadline
+        stream.close()
+        assert stream.error is not None and stream.error.code() == grpc.StatusCode.INVALID_ARGUMENT, rpc
+        assert words in stream.error.details()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as status:
+        return int(next(line for line in status if line.startswith("VmRSS")).split()[1])
+
+
+# -- 3. one client cannot hold the single worker ---------------------------------------------------
+
+def test_3_a_stack_longer_than_the_maximum_is_refused_at_once(quick):
+    from backend.imaging.filters import MAX_STACK
+
+    long_stack = {"filters": [{"name": "exposure", "values": [0.01]}] * 10000}
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="the filter stack has 10000 filters; at most %d" % MAX_STACK) as caught:
+        quick.client().filters(np.zeros((64, 64, 3), np.uint8), long_stack)
+    assert caught.value.code == "INVALID_ARGUMENT" and time.monotonic() - started < 5
+
+
+def drip(daemon, image, first_bytes, stack=STACK):
+    """A streamed ApplyFilters that sends the setup and ``first_bytes`` of the pixels, then holds back."""
+    frames = list(wire.chunk_frames(np.frombuffer(wire.byte_view(image), np.uint8)[:first_bytes],
+                                    wire.REQUEST_CHUNK_TAG, chunk_bytes=1 << 20))
+    return HeldStream(daemon, "ApplyFilters", [filters_setup(wire.header_for(image), stack)] + frames)
+
+
+def test_3_a_slow_streamed_upload_does_not_hold_the_worker(daemon):
+    image = np.random.default_rng(3).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    small = np.full((32, 32, 3), 100, np.uint8)
+    for sent in (1024, 2 << 20):  # before the first band is complete; inside the first band
+        slow = drip(daemon, image, sent)
+        try:
+            time.sleep(0.3)
+            started = time.monotonic()
+            assert daemon.client().filters(small, STACK).image.shape == small.shape
+            assert time.monotonic() - started < 4.0, sent  # the worker was not waiting on the slow one
+        finally:
+            slow.close()
+
+
+@pytest.mark.slow
+def test_3_a_slow_upload_that_resumes_still_gets_the_whole_right_result(daemon):
+    from test_shared_memory import in_process
+
+    image = np.random.default_rng(4).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    request_class, reply_class, _ = schema.RPCS["ApplyFilters"]
+    frames = list(wire.chunk_frames(image, wire.REQUEST_CHUNK_TAG, chunk_bytes=1 << 20))
+    other_done = threading.Event()
+
+    def requests():
+        yield filters_setup(wire.header_for(image))
+        yield from frames[:10]  # the first band, and part of the second
+        other_done.wait(30)  # the worker hands itself back meanwhile: the other client gets through
+        yield from frames[10:]
+    client = daemon.client(shared_memory=False)
+    call = client._call("ApplyFilters")(requests(), metadata=client.metadata, timeout=120)
+    result = {}
+
+    def collect():
+        reader = wire.ReplyReader()
+        reader.read(call)
+        result["image"] = reader.images["result"]
+    thread = threading.Thread(target=collect)
+    thread.start()
+    time.sleep(2.0)
+    started = time.monotonic()
+    daemon.client().filters(np.zeros((8, 8, 3), np.uint8), STACK)
+    assert time.monotonic() - started < 4.0
+    other_done.set()
+    thread.join(120)
+    np.testing.assert_array_equal(result["image"], in_process(image))
+
+
+def test_3_cancelling_stops_a_long_stack_within_a_band(daemon):
+    """With a selection the work is buffered: the worker checks for a cancel after every 64-row band."""
+    from backend.imaging.filters import MAX_STACK
+
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    mask = np.full((3000, 4000), 255, np.uint8)
+    long_stack = {"filters": [{"name": "tone", "values": [1, 2, 1, 1, 1, 1, 1, 0.5]}] * MAX_STACK}
+
+    class GoAway(Exception):
+        pass
+
+    def leave(fraction, stage):
+        if stage == "applying":
+            raise GoAway()
+    client = daemon.client(shared_memory=False)
+    with pytest.raises(GoAway):
+        client.filters(image, long_stack, mask=mask, on_progress=leave)
+    started = time.monotonic()
+    daemon.client().filters(np.zeros((8, 8, 3), np.uint8), STACK)
+    assert time.monotonic() - started < 5.0
