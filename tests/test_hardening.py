@@ -325,7 +325,6 @@ def test_3_a_slow_streamed_upload_does_not_hold_the_worker(daemon):
             slow.close()
 
 
-@pytest.mark.slow
 def test_3_a_slow_upload_that_resumes_still_gets_the_whole_right_result(daemon):
     from test_shared_memory import in_process
 
@@ -359,7 +358,8 @@ def test_3_a_slow_upload_that_resumes_still_gets_the_whole_right_result(daemon):
 
 
 def test_3_cancelling_stops_a_long_stack_within_a_band(daemon):
-    """With a selection the work is buffered: the worker checks for a cancel after every 64-row band."""
+    """With a selection the work is buffered: the worker checks for a cancel between filters (a band of
+    64 rows through 64 tone curves takes seconds on two cores)."""
     from backend.imaging.filters import MAX_STACK
 
     image = np.zeros((3000, 4000, 3), np.uint8)
@@ -377,4 +377,4 @@ def test_3_cancelling_stops_a_long_stack_within_a_band(daemon):
         client.filters(image, long_stack, mask=mask, on_progress=leave)
     started = time.monotonic()
     daemon.client().filters(np.zeros((8, 8, 3), np.uint8), STACK)
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 2.0

@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from ..jobs import checkpoint
 from .color import luminance
 
 CURVE_STEPS = 8
@@ -234,8 +235,10 @@ def stack_to_json(stack):
 
 
 def apply_stack(image, stack):
-    """Apply a parsed stack to a (*, 3, H, W) tensor, in order."""
+    """Apply a parsed stack to a (*, 3, H, W) tensor, in order. Between filters a cancelled job stops
+    (``jobs.checkpoint``): a long stack on a big band takes seconds."""
     for filt, values in stack:
+        checkpoint()
         values = torch.as_tensor(values, dtype=image.dtype, device=image.device)
         image = filt.apply(image, values)
     return image

@@ -110,7 +110,14 @@ class Inbox:
             yield message
 
     def close(self):
+        """The call has ended: whoever waits in ``next`` hears so at once (the reader thread then stops)."""
         self._closed.set()
+        while True:
+            try:
+                self._items.get_nowait()
+            except queue.Empty:
+                break
+        self._items.put_nowait(wire.WireError("CANCELLED", "the call ended before the upload did"))
 
 
 class ByteBudget:
