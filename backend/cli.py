@@ -28,6 +28,7 @@ def _add_client_flags(parser):
     parser.add_argument("--embedded", action="store_true",
                         help="start a private daemon in this process instead of talking to a running one")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
 
 
 def _connect(args):
@@ -50,16 +51,43 @@ def _progress(args):
     return show
 
 
-def _read(path):
-    from .imaging.files import read_image
+def _read(path, args=None):
+    """The image at ``path``; the first one read (the command's input) also gives the output's metadata."""
+    from .imaging.files import read_image_and_metadata
 
-    return read_image(path)
+    pixels, metadata = read_image_and_metadata(path)
+    if args is not None and getattr(args, "_metadata", None) is None:
+        args._metadata = metadata
+    return pixels
 
 
-def _write(path, pixels):
+def _check_outputs(args, images=(), folders=(), others=()):
+    """Every output checked before any work: a known format, a writable place, never an input."""
+    from .imaging.files import ImageFileError, check_output
+
+    inputs = [getattr(args, "input", None), getattr(args, "mask", None), getattr(args, "stack", None)]
+    for path in inputs[:2]:
+        if path and not os.path.exists(path):
+            raise ImageFileError("no such image file: %s" % path)
+    overwrite = getattr(args, "overwrite", False)
+    for path in images:
+        if path:
+            check_output(path, inputs, overwrite)
+    for path in folders:
+        if path and os.path.exists(path) and not os.path.isdir(path):
+            raise ImageFileError("cannot write into %s: it is a file, not a folder" % path)
+    for path in others:
+        if path and os.path.isdir(path):
+            raise ImageFileError("cannot write %s: it is a directory; give a file name" % path)
+        if path and not overwrite and any(i and os.path.exists(i) and os.path.exists(path) and os.path.samefile(i, path)
+                                          for i in inputs):
+            raise ImageFileError("refusing to write over the input %s; give another output or pass --overwrite" % path)
+
+
+def _write(path, pixels, args=None):
     from .imaging.files import write_image
 
-    write_image(path, pixels)
+    write_image(path, pixels, getattr(args, "_metadata", None))
     print("wrote %s (%dx%d, %s)" % (path, pixels.shape[1], pixels.shape[0], pixels.dtype))
 
 
@@ -110,28 +138,31 @@ def cmd_models(args):
 
 
 def cmd_adjust(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.output], [args.maps_out])
+    image = _read(args.input, args)
     mask = _read_mask(args.mask, image) if args.mask else None
     result = _connect(args).adjust(image, style=args.style, model=args.model or "", mask=mask,
                                    mask_role=args.mask_role, return_maps=bool(args.maps_out),
                                    selected_preset=args.selected_preset, unselected_preset=args.unselected_preset,
                                    on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
     if args.maps_out:
         _write_maps(args.maps_out, result)
 
 
 def cmd_enhance(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.output])
+    image = _read(args.input, args)
     result = _connect(args).enhance(image, method=args.method, on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
 
 
 def cmd_progressive(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.output], [args.steps_out], [args.json])
+    image = _read(args.input, args)
     result = _connect(args).progressive(image, steps=args.steps, return_step_images=bool(args.steps_out),
                                         on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
     if args.steps_out:
         _write_maps(args.steps_out, result)
     stack = result.summary_dict().get("filter_stack", {"filters": []})
@@ -144,7 +175,8 @@ def cmd_progressive(args):
 
 
 def cmd_crop(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.out], others=[args.json])
+    image = _read(args.input, args)
     result = _connect(args).crop(image, count=args.count, aspect_ratio=args.aspect_ratio, on_progress=_progress(args))
     height, width = image.shape[:2]
     boxes = [dict(x=round(c.x * width), y=round(c.y * height), width=round(c.width * width),
@@ -156,19 +188,25 @@ def cmd_crop(args):
     print(text)
     if args.out and boxes:
         best = boxes[0]
-        _write(args.out, image[best["y"]:best["y"] + best["height"], best["x"]:best["x"] + best["width"]])
+        _write(args.out, image[best["y"]:best["y"] + best["height"], best["x"]:best["x"] + best["width"]], args)
 
 
 def cmd_filters(args):
-    image = _read(args.input)
+    from .client import stack_message
+
+    _check_outputs(args, [args.output])
     try:
         with open(args.stack) as handle:
             stack = json.load(handle)
-    except (OSError, ValueError) as error:
-        raise SystemExit("cannot read the filter stack %s: %s" % (args.stack, error))
+    except OSError as error:
+        raise UsageError("cannot read the filter stack %s: %s" % (args.stack, error.strerror))
+    except ValueError as error:
+        raise UsageError("the filter stack %s is not JSON (%s)" % (args.stack, error))
+    stack_message(stack)  # a malformed stack is refused before any image is read
+    image = _read(args.input, args)
     mask = _read_mask(args.mask, image) if args.mask else None
     result = _connect(args).filters(image, stack, mask=mask, on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
 
 
 def cmd_score(args):
@@ -181,7 +219,7 @@ def cmd_install_gimp_plugin(args):
     try:
         from plugin_gimp.install import install
     except ImportError:
-        raise SystemExit("the GIMP plug-in files are not part of this installation")
+        raise UsageError("the GIMP plug-in files are not part of this installation")
     print("installed the GIMP plug-in into %s; restart GIMP to see Filters > Semantic Enhance" % install(args.dest))
 
 
@@ -282,6 +320,9 @@ def main(argv=None):
         args.func(args)
     except (BackendError, ImageFileError, UsageError) as error:
         print("semantic-enhance: %s" % error, file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. a --json file that cannot be written
+        print("semantic-enhance: %s: %s" % (error.filename or "error", error.strerror or error), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -54,6 +54,18 @@ class Result:
         return json_format.MessageToDict(self.summary, preserving_proto_field_name=True)
 
 
+def stack_message(stack):
+    """A filter stack ({"filters": [{"name": ..., "values": [...]}, ...]}) as its message; BackendError
+    (INVALID_ARGUMENT, one sentence) when its shape is wrong. The daemon checks names and values."""
+    message = schema.FiltersSetup().stack
+    try:
+        json_format.ParseDict(stack, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as error:
+        raise BackendError("INVALID_ARGUMENT", 'the filter stack is malformed (%s); it is {"filters": '
+                           '[{"name": ..., "values": [...]}, ...]}' % " ".join(str(error).split()).rstrip("."))
+    return message
+
+
 def resolve_address(address=None):
     return address or os.environ.get("SEMANTIC_ENHANCE_ADDR") or "127.0.0.1:%d" % auth.DEFAULT_PORT
 
@@ -244,11 +256,7 @@ class Client:
         """``stack``: {"filters": [{"name": "exposure", "values": [0.4]}, ...]} (the JSON progressive writes)."""
         image_header, mask_header = self._headers(image, mask, transfer)
         setup = schema.FiltersSetup(image=image_header, mask=mask_header)
-        try:
-            json_format.ParseDict(stack, setup.stack, ignore_unknown_fields=True)
-        except (json_format.ParseError, TypeError, ValueError, AttributeError) as error:
-            raise BackendError("INVALID_ARGUMENT", 'the filter stack is malformed (%s); it is {"filters": '
-                               '[{"name": ..., "values": [...]}, ...]}' % str(error).rstrip(".")) from None
+        setup.stack.CopyFrom(stack_message(stack))
         return self.stream("ApplyFilters", setup, image, mask, on_progress)
 
     def score(self, image, transfer=None, on_progress=None):

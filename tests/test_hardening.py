@@ -378,3 +378,131 @@ def test_3_cancelling_stops_a_long_stack_within_a_band(daemon):
     started = time.monotonic()
     daemon.client().filters(np.zeros((8, 8, 3), np.uint8), STACK)
     assert time.monotonic() - started < 2.0
+
+
+# -- 7. the command line never loses or misreads a file --------------------------------------------
+
+def cli(*args, env=None):
+    return subprocess.run(PYTHON + list(args), cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+
+
+def one_sentence(run):
+    """A refusal: exit code 2 and one line on stderr, no traceback."""
+    lines = run.stderr.strip().splitlines()
+    return run.returncode == 2 and len(lines) == 1 and "Traceback" not in run.stderr
+
+
+IDENTITY = {"filters": [{"name": "exposure", "values": [0.0]}]}
+
+
+@pytest.fixture
+def stack_file(tmp_path):
+    path = tmp_path / "identity.json"
+    path.write_text(json_dumps(IDENTITY))
+    return str(path)
+
+
+def json_dumps(value):
+    import json
+
+    return json.dumps(value)
+
+
+def test_7_orientation_is_applied_and_exif_and_icc_travel_to_the_output(daemon, tmp_path, photo, stack_file):
+    from PIL import Image, ImageCms
+
+    portrait = np.ascontiguousarray(photo[:, :384])  # 512 x 384 as the camera stored it, sideways
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Careful Camera Co."
+    source = tmp_path / "portrait.jpg"
+    Image.fromarray(portrait).save(source, quality=95, exif=exif.tobytes(), icc_profile=icc)
+    for name in ("out.jpg", "out.png", "out.tif"):
+        run = cli("filters", str(source), str(tmp_path / name), "--stack", stack_file, env=daemon.env())
+        assert run.returncode == 0, run.stderr
+        with Image.open(tmp_path / name) as written:
+            assert written.size == (512, 384)  # turned upright: what the user saw in their viewer
+            assert written.info.get("icc_profile") == icc
+            assert written.getexif().get(0x010F) == "Careful Camera Co." and written.getexif().get(0x0112) in (1, None)
+            upright = np.asarray(written.convert("RGB")).astype(int)
+        expected = np.rot90(portrait, -1).astype(int)
+        assert np.abs(upright - expected).mean() < 3, name
+
+
+def test_7_a_truncated_jpeg_is_refused_and_nothing_written(daemon, tmp_path, photo, stack_file):
+    from PIL import Image
+
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(photo).save(whole, quality=95)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])
+    run = cli("filters", str(cut), str(tmp_path / "out.png"), "--stack", stack_file, env=daemon.env())
+    assert one_sentence(run) and "is truncated or damaged" in run.stderr, run.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_7_a_float_tiff_written_as_png_keeps_its_picture(daemon, tmp_path, stack_file):
+    import cv2
+
+    ramp = np.tile(np.linspace(0.25, 0.75, 64, dtype=np.float32)[None, :, None], (32, 1, 3))
+    source = tmp_path / "scene.tif"
+    assert cv2.imwrite(str(source), ramp)
+    run = cli("filters", str(source), str(tmp_path / "out.png"), "--stack", stack_file, env=daemon.env())
+    assert run.returncode == 0, run.stderr
+    written = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16
+    assert np.abs(written[:, :, 0].astype(np.float64) / 65535 - ramp[:, :, 0]).max() < 1e-3
+
+
+def huge_png(path, width, height):
+    """A PNG whose header claims width x height (the pixel data is a stub: it must never be decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+
+def test_7_outputs_stacks_and_sizes_are_refused_before_any_work(tmp_path, photo, stack_file):
+    from backend.imaging.files import write_image
+
+    source = tmp_path / "in.png"
+    write_image(str(source), photo)
+    nowhere = ["--addr", "127.0.0.1:1"]  # no daemon: each refusal must come before the first call
+    (tmp_path / "folder.png").mkdir()
+    bad_json, bad_shape = tmp_path / "bad.json", tmp_path / "shape.json"
+    bad_json.write_text("{filters: [")
+    bad_shape.write_text(json_dumps({"filters": [{"name": "exposure", "values": "lots"}]}))
+    huge = tmp_path / "huge.png"
+    huge_png(huge, 60000, 60000)
+    cases = [
+        (["filters", str(source), str(tmp_path / "out.xyz"), "--stack", stack_file], "unknown output format '.xyz'"),
+        (["filters", str(source), str(tmp_path / "folder.png"), "--stack", stack_file], "it is a directory"),
+        (["filters", str(source), str(tmp_path / "o.png"), "--stack", str(bad_json)], "is not JSON"),
+        (["filters", str(source), str(tmp_path / "o.png"), "--stack", str(bad_shape)], "the filter stack is malformed"),
+        (["filters", str(huge), str(tmp_path / "o.png"), "--stack", stack_file], "60000 x 60000 = 3600 megapixels"),
+        (["filters", str(source), str(source), "--stack", stack_file], "refusing to write over the input"),
+        (["adjust", str(source), str(source), "--style", "local-xpro"], "refusing to write over the input"),
+    ]
+    original = source.read_bytes()
+    for args, words in cases:
+        started = time.monotonic()
+        run = cli(*args, *nowhere)
+        assert one_sentence(run) and words in run.stderr, (args, run.stderr)
+        assert time.monotonic() - started < 20
+    assert source.read_bytes() == original and not (tmp_path / "o.png").exists()
+
+
+def test_7_overwrite_lets_the_input_be_replaced_on_purpose(daemon, tmp_path, photo):
+    from backend.imaging.files import read_image, write_image
+
+    source = tmp_path / "in.png"
+    write_image(str(source), photo)
+    darker = tmp_path / "darker.json"
+    darker.write_text(json_dumps({"filters": [{"name": "exposure", "values": [-1.0]}]}))
+    run = cli("filters", str(source), str(source), "--stack", str(darker), "--overwrite", env=daemon.env())
+    assert run.returncode == 0, run.stderr
+    assert read_image(str(source)).mean() < photo.mean() * 0.8
+    assert sorted(os.listdir(tmp_path)) == ["darker.json", "in.png"]  # no temporary file left
