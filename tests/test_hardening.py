@@ -506,3 +506,37 @@ def test_7_overwrite_lets_the_input_be_replaced_on_purpose(daemon, tmp_path, pho
     assert run.returncode == 0, run.stderr
     assert read_image(str(source)).mean() < photo.mean() * 0.8
     assert sorted(os.listdir(tmp_path)) == ["darker.json", "in.png"]  # no temporary file left
+
+
+# -- 6. float layers with huge values ---------------------------------------------------------------
+
+@pytest.mark.parametrize("shared_memory", [False, True], ids=["streamed", "shared-memory"])
+def test_6_huge_float_values_are_refused_by_a_learned_model_before_any_work(daemon, shared_memory):
+    patch = np.full((96, 128, 3), 0.4, np.float32)
+    patch[20:60, 30:80] = 5000.0
+    client = daemon.client(shared_memory=shared_memory and shm.available())
+    for image in (patch, np.full((64, 64, 3), 1e6, np.float32)):
+        stages = []
+        with pytest.raises(BackendError) as caught:
+            client.adjust(image, style="local-xpro", model="sa-adjust",
+                          on_progress=lambda fraction, stage: stages.append(stage))
+        assert caught.value.code == "INVALID_ARGUMENT"
+        assert "takes float samples within -8..8" in str(caught.value) and "reach" in str(caught.value)
+        assert stages == []  # refused before it was queued
+    scene = np.full((64, 64, 3), 0.3, np.float32)
+    scene[:8] = 6.0  # scene-referred highlights inside the range still work
+    result = client.adjust(scene, style="local-xpro", model="sa-adjust").image
+    assert result.shape == scene.shape and np.isfinite(result).all()
+
+
+@pytest.mark.parametrize("shared_memory", [False, True], ids=["streamed", "shared-memory"])
+def test_6_filters_take_hdr_values_but_never_return_infinity(daemon, shared_memory):
+    client = daemon.client(shared_memory=shared_memory and shm.available())
+    hdr = np.full((32, 32, 3), 5000.0, np.float32)
+    brighter = client.filters(hdr, {"filters": [{"name": "exposure", "values": [1.0]}]}).image
+    assert np.isfinite(brighter).all() and brighter.min() == pytest.approx(10000.0, rel=1e-4)
+    near_the_top = np.full((32, 32, 3), 3e38, np.float32)  # finite, but exposure takes it past float32
+    for mask in (None, np.full((32, 32), 255, np.uint8)):  # streamed work and buffered work
+        with pytest.raises(BackendError, match="would hold infinite values") as caught:
+            client.filters(near_the_top, {"filters": [{"name": "exposure", "values": [2.0]}]}, mask=mask)
+        assert caught.value.code == "INVALID_ARGUMENT"

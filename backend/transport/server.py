@@ -44,6 +44,7 @@ HANDLER_THREADS = IMAGE_STREAMS + OPEN_STREAMS + 8
 MAX_PENDING_RPCS = 256          # beyond this gRPC answers RESOURCE_EXHAUSTED instead of queueing more
 MIN_UPLOAD_RATE = 256 << 10     # bytes/s an upload must average (after a grace of the stall deadline)
 BEHIND_SECONDS = 1.0            # how long the worker waits for a streamed band before handing itself back
+MODEL_FLOAT_LIMIT = 8.0         # float samples a learned model takes: 3 stops over white (see check_float_range)
 DEFAULT_REQUEST_BYTES = 4 << 30  # one request's pixels and their decoded float copies, at most
 STATUS = {name: getattr(grpc.StatusCode, name) for name in
           ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED",
@@ -188,8 +189,22 @@ def check_result(array):
     """A float result must be finite: a filter can take large finite values past float32's range."""
     array = np.asarray(array)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise Refused("INVALID_ARGUMENT", "the result would hold infinite values (the layer's values are too large "
-                      "for these settings); scale the layer into 0..%g or use gentler settings" % wire.FLOAT_LIMIT)
+        raise Refused("INVALID_ARGUMENT", "the result would hold infinite values: the layer's float values are too "
+                      "large for these filter settings; scale the layer down or use gentler settings")
+
+
+def check_float_range(image, model):
+    """Float layers may be scene-referred (values above 1). Pointwise filters take any finite value; a
+    learned model fits colour transforms to what it sees, in float32: the local covariances lose their
+    precision as values grow (a patch of 5000, or rows of 40 on a small layer, made the fit singular;
+    20 still held everywhere probed), so beyond MODEL_FLOAT_LIMIT it is refused, before any work."""
+    if image.dtype.kind != "f" or model.pointwise or not image.size:
+        return
+    peak = float(np.abs(image).max())
+    if peak > MODEL_FLOAT_LIMIT:
+        raise Refused("INVALID_ARGUMENT", "the layer's float samples reach %g, and model '%s' takes float samples "
+                      "within -%g..%g; scale the layer down first (or use the filters, which take any finite value)"
+                      % (peak, model.id, MODEL_FLOAT_LIMIT, MODEL_FLOAT_LIMIT))
 
 
 def pick_device(choice="auto"):
@@ -331,6 +346,7 @@ class Service:
     def _buffered_work(self, kind, model, setup, inbox, shared=None):
         """Receive the whole upload (or map the shared pixels), then queue the work on it."""
         image, mask = shared.finish() if shared is not None else self._receive(setup, inbox)
+        check_float_range(image, model)  # before the job is queued
 
         def work(job):
             task = self._task(kind, setup, image, mask)

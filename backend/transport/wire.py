@@ -17,7 +17,6 @@ DTYPES = {schema.U8: np.dtype("<u1"), schema.U16: np.dtype("<u2"), schema.F32: n
 SAMPLE_TYPES = {np.dtype(np.uint8): schema.U8, np.dtype(np.uint16): schema.U16, np.dtype(np.float32): schema.F32}
 SAMPLE_NAMES = {schema.U8: "u8", schema.U16: "u16", schema.F32: "f32"}
 DEFAULT_MAX_PIXELS = 120_000_000  # 120 MP: a 24 MP layer with room to spare; 100000x100000 is refused
-FLOAT_LIMIT = 65504.0  # float samples beyond +-this (half float's range) are refused: see check_finite
 STALL_SECONDS = 60.0  # an upload that sends nothing for this long is given up
 
 
