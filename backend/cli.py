@@ -115,7 +115,7 @@ def cmd_serve(args):
         device = pick_device(args.device)
         daemon = Daemon(host=args.host, port=args.port, unix=args.unix, token=token, device=device,
                         max_pixels=args.max_pixels, allow_remote=args.allow_remote, tls_cert=args.tls_cert,
-                        tls_key=args.tls_key, stall_seconds=args.stall_seconds,
+                        tls_key=args.tls_key, stall_seconds=args.stall_seconds, sweep_seconds=args.sweep_seconds,
                         max_request_bytes=args.max_request_mib << 20).start()
     except (ValueError, OSError, RuntimeError, auth.TokenError) as error:
         raise UsageError("semantic-enhance serve: %s" % error)
@@ -243,6 +243,8 @@ def build_parser():
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.add_argument("--stall-seconds", type=float, default=60.0,
                    help="give up on an upload that sends nothing for this long (default 60)")
+    p.add_argument("--sweep-seconds", type=float, default=10.0,
+                   help="how often to remove shared-memory segments left by clients that died (default 10)")
     p.add_argument("--max-request-mib", type=int, default=4096,
                    help="memory one request may need for its pixels, mask and their float copies (MiB; the "
                         "daemon holds at most twice this for all requests at once)")

@@ -84,8 +84,9 @@ def filters_setup(image_header, stack=STACK, mask_header=None):
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """A daemon that gives up on a silent upload after 2 s (the default is 60)."""
-    running = start_daemon(tmp_path_factory.mktemp("quick"), "--stall-seconds", "2")
+    """A daemon that gives up on a silent upload after 2 s (the default is 60) and looks for dead clients'
+    shared-memory segments every 0.5 s (the default is 10)."""
+    running = start_daemon(tmp_path_factory.mktemp("quick"), "--stall-seconds", "2", "--sweep-seconds", "0.5")
     yield running
     stop_daemon(running)
 
@@ -540,3 +541,44 @@ def test_6_filters_take_hdr_values_but_never_return_infinity(daemon, shared_memo
         with pytest.raises(BackendError, match="would hold infinite values") as caught:
             client.filters(near_the_top, {"filters": [{"name": "exposure", "values": [2.0]}]}, mask=mask)
         assert caught.value.code == "INVALID_ARGUMENT"
+
+
+# -- 8. shared-memory segments do not outlive killed clients -----------------------------------------
+
+CLIENT_THAT_DIES = """
+import sys, time, numpy as np
+from backend.transport import shared_memory as shm
+segments = shm.CallSegments()
+segments.put(np.zeros((64, 64, 3), np.uint8))     # a layer written, the call never made
+kept = shm.KeptSegments()
+kept.array((32, 32, 4), np.uint8)                  # an editor's shared_array
+print(" ".join(sorted(name for name in __import__("os").listdir(shm.SEGMENT_DIR)
+                      if name.startswith(shm.NAME_PREFIX + "%x-%d-" % (shm._pid_namespace(), __import__("os").getpid())))),
+      flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not shm.available(), reason="no /dev/shm")
+def test_8_segments_of_a_killed_client_are_swept_and_a_live_client_s_kept(quick):
+    live = shm.KeptSegments()
+    live_array = live.array((16, 16, 3), np.uint8)
+    stray = os.path.join(shm.SEGMENT_DIR, shm.NAME_PREFIX + "made-by-hand-" + os.urandom(4).hex())
+    open(stray, "wb").close()
+    process = subprocess.Popen([sys.executable, "-c", CLIENT_THAT_DIES], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        names = process.stdout.readline().split()
+        assert len(names) == 2 and all(os.path.exists(os.path.join(shm.SEGMENT_DIR, n)) for n in names)
+        process.kill()
+        process.wait(10)
+        deadline = time.time() + 5
+        while time.time() < deadline and any(os.path.exists(os.path.join(shm.SEGMENT_DIR, n)) for n in names):
+            time.sleep(0.1)
+        assert not any(os.path.exists(os.path.join(shm.SEGMENT_DIR, n)) for n in names)
+        assert live.find(live_array) is not None
+        assert os.path.exists(os.path.join(shm.SEGMENT_DIR, live.find(live_array).name))  # its creator lives
+        assert os.path.exists(stray)  # a name without a creator PID is never touched
+    finally:
+        process.kill()
+        live.close()
+        os.unlink(stray)

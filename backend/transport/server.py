@@ -45,6 +45,7 @@ MAX_PENDING_RPCS = 256          # beyond this gRPC answers RESOURCE_EXHAUSTED in
 MIN_UPLOAD_RATE = 256 << 10     # bytes/s an upload must average (after a grace of the stall deadline)
 BEHIND_SECONDS = 1.0            # how long the worker waits for a streamed band before handing itself back
 MODEL_FLOAT_LIMIT = 8.0         # float samples a learned model takes: 3 stops over white (see check_float_range)
+SWEEP_SECONDS = 10.0            # how often dead clients' shared-memory segments are looked for
 DEFAULT_REQUEST_BYTES = 4 << 30  # one request's pixels and their decoded float copies, at most
 STATUS = {name: getattr(grpc.StatusCode, name) for name in
           ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED",
@@ -576,7 +577,8 @@ class Daemon:
 
     def __init__(self, host="127.0.0.1", port=auth.DEFAULT_PORT, unix=None, token=None, device="cpu",
                  max_pixels=wire.DEFAULT_MAX_PIXELS, allow_remote=False, queue_capacity=8, tls_cert=None,
-                 tls_key=None, stall_seconds=wire.STALL_SECONDS, max_request_bytes=DEFAULT_REQUEST_BYTES):
+                 tls_key=None, stall_seconds=wire.STALL_SECONDS, max_request_bytes=DEFAULT_REQUEST_BYTES,
+                 sweep_seconds=SWEEP_SECONDS):
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("TLS needs both a certificate and its key (--tls-cert and --tls-key)")
         remote = unix is None and not is_loopback(host)
@@ -624,6 +626,7 @@ class Daemon:
         self.tls = credentials is not None
         self.unix = unix
         self._stopped = threading.Event()
+        self.sweep_seconds = sweep_seconds
 
     def _bind(self, address, credentials):
         try:
@@ -646,9 +649,19 @@ class Daemon:
             info = os.lstat(self._bound_path)
             os.rename(self._bound_path, self.unix)
             self._socket_identity = (info.st_dev, info.st_ino)
+        if self.service.shared_memory:  # segments of clients killed before they could unlink them
+            threading.Thread(target=self._sweep, name="sweeper", daemon=True).start()
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(schema.SERVICE, health_pb2.HealthCheckResponse.SERVING)
         return self
+
+    def _sweep(self):
+        while True:
+            swept = shared_memory.sweep_dead_segments()
+            if swept:
+                log.info("removed %d shared-memory segment(s) of clients that died: %s", len(swept), ", ".join(swept))
+            if self._stopped.wait(self.sweep_seconds):
+                return
 
     def stop(self, grace=5.0):
         if self._stopped.is_set():
