@@ -582,3 +582,33 @@ def test_8_segments_of_a_killed_client_are_swept_and_a_live_client_s_kept(quick)
         process.kill()
         live.close()
         os.unlink(stray)
+
+
+# -- 10. --allow-remote needs TLS ---------------------------------------------------------------------
+
+def test_10_a_network_bind_without_tls_is_refused_even_with_allow_remote(tmp_path):
+    code, output = serve(tmp_path, "--host", "0.0.0.0", "--port", "0", "--allow-remote",
+                         "--token-file", str(tmp_path / "token"))
+    assert code == 2 and "without TLS: the token would cross the network in clear text" in output, output
+    code, output = serve(tmp_path, "--port", "0", "--tls-cert", str(tmp_path / "missing.crt"),
+                         "--token-file", str(tmp_path / "token"))
+    assert code == 2 and "needs both a certificate and its key" in output, output
+
+
+def test_10_tls_serves_a_client_that_trusts_the_certificate_and_no_other(tmp_path, certificate, photo):
+    cert, key = certificate
+    running = start_daemon(tmp_path, "--host", "0.0.0.0", "--allow-remote", "--tls-cert", cert, "--tls-key", key)
+    try:
+        port = running.address.rsplit(":", 1)[1]
+        trusting = Client("127.0.0.1:" + port, token_file=running.token_file, tls_ca=cert)
+        assert not trusting.models().shared_memory  # a network address: pixels always stream
+        out = trusting.filters(photo, STACK).image
+        assert out.shape == photo.shape and np.abs(out.astype(int) - photo).mean() > 5
+        with pytest.raises(BackendError) as plain:  # a client speaking plain gRPC gets nowhere
+            Client("127.0.0.1:" + port, token_file=running.token_file, timeout=5).models()
+        assert plain.value.code == "UNAVAILABLE"
+        run = subprocess.run(PYTHON + ["models", "--addr", "127.0.0.1:" + port, "--token-file", running.token_file,
+                                       "--tls-ca", cert], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0 and "filters" in run.stdout, run.stderr
+    finally:
+        stop_daemon(running)
