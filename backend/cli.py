@@ -98,10 +98,14 @@ def _read_mask(path, like):
     return mask
 
 
-def _write_maps(directory, result):
-    for role, pixels in sorted(result.images.items()):
-        if role != "result":
-            _write(os.path.join(directory, role.replace("/", "-").replace(" ", "_") + ".png"), pixels)
+def _write_maps(directory, result, names=()):
+    """Every returned image but the result, one PNG each, named by what it is ("adjustment-map-subject.png")."""
+    os.makedirs(directory, exist_ok=True)
+    roles = sorted(role for role in result.images if role != "result")
+    for index, role in enumerate(roles):
+        name = role.split("/", 1)[0].replace("_", "-")
+        name += "-" + (names[index] if index < len(names) else role.split("/", 1)[-1])
+        _write(os.path.join(directory, name.replace("/", "-").replace(" ", "_") + ".png"), result.images[role])
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -133,6 +137,10 @@ def cmd_models(args):
         print("  %-12s v%-3s %-13s %s" % (model.id, model.version, state, model.summary))
         if model.styles:
             print("  %12s styles: %s" % ("", ", ".join(model.styles)))
+        for style in model.style_info:
+            if style.presets:
+                print("  %12s %s: presets %s (personalise: --selected %s --unselected %s)"
+                      % ("", style.name, ", ".join(style.presets), style.selected_preset, style.unselected_preset))
         for option in model.options:
             print("  %12s option %s (default %s): %s" % ("", option.name, option.default_value, option.description))
 
@@ -142,12 +150,12 @@ def cmd_adjust(args):
     image = _read(args.input, args)
     mask = _read_mask(args.mask, image) if args.mask else None
     result = _connect(args).adjust(image, style=args.style, model=args.model or "", mask=mask,
-                                   mask_role=args.mask_role, return_maps=bool(args.maps_out),
-                                   selected_preset=args.selected_preset, unselected_preset=args.unselected_preset,
+                                   mask_role=args.mask_role, return_maps=bool(args.maps_out), strength=args.strength,
+                                   selected_preset=args.selected, unselected_preset=args.unselected,
                                    on_progress=_progress(args))
     _write(args.output, result.image, args)
     if args.maps_out:
-        _write_maps(args.maps_out, result)
+        _write_maps(args.maps_out, result, list(result.summary.map_names))
 
 
 def cmd_enhance(args):
@@ -225,6 +233,16 @@ def cmd_install_gimp_plugin(args):
 
 # -- parser ---------------------------------------------------------------------------------------
 
+def _strength(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("strength is a number from 0 to 1, got %r" % text)
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="semantic-enhance", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -259,10 +277,14 @@ def build_parser():
     p.add_argument("--style", required=True)
     p.add_argument("--model", choices=("sa-adjust", "fcn-stylize"))
     p.add_argument("--mask", help="selection image: where to apply (or, with --mask-role adjustment-map, the map)")
-    p.add_argument("--mask-role", choices=("blend", "adjustment-map"), default="blend")
-    p.add_argument("--selected-preset", type=int, default=0)
-    p.add_argument("--unselected-preset", type=int, default=0)
-    p.add_argument("--maps-out", help="also write the K semantic adjustment maps into this folder")
+    p.add_argument("--mask-role", choices=("blend", "adjustment-map"), default="blend",
+                   help="blend: the mask limits where the style applies; adjustment-map: it says which preset "
+                        "applies where (personalise)")
+    p.add_argument("--strength", type=_strength, default=1.0, help="how much of the style, 0..1 (default 1)")
+    p.add_argument("--selected", help="adjustment-map: the preset for the selected pixels, by name (`models` "
+                                      "lists them; default: the style's subject preset)")
+    p.add_argument("--unselected", help="adjustment-map: the preset elsewhere (default: the style's background)")
+    p.add_argument("--maps-out", help="also write the K semantic adjustment maps into this folder, named by preset")
     _add_client_flags(p)
     p.set_defaults(func=cmd_adjust)
 

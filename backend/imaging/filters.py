@@ -244,20 +244,50 @@ def apply_stack(image, stack):
     return image
 
 
-def apply_stack_tiled(image, stack, mask=None, rows=64, on_progress=None):
+def apply_stack_tiled(image, stack, mix=None, rows=64, on_progress=None):
     """Apply a stack to a big planar (3, H, W) float32 tensor in place, a band of rows at a time.
 
     Pointwise filters make bands independent; small bands keep every intermediate in the cache.
-    ``mask`` (>=1, H, W) in [0, 1] limits the effect: 0 keeps the original, soft values blend.
+    ``mix`` (imaging.mixing.Mix) limits the effect by strength and selection: 0 keeps the original.
     ``on_progress(fraction)`` is called after every band: it is also where a cancelled job stops.
     """
     height = image.shape[1]
+    amount = mix.amount() if mix is not None else None
     for start in range(0, height, rows):
         band = image[:, start:start + rows]
         result = apply_stack(band, stack)
-        if mask is not None:
-            result = torch.lerp(band, result, mask[:1, start:start + rows])
+        if amount is not None:
+            share = amount if isinstance(amount, float) else amount[:1, start:start + rows]
+            result = torch.lerp(band, result, share)
         band.copy_(result)
         if on_progress:
             on_progress(min(1.0, (start + rows) / height))
     return image
+
+
+class FilterStack:
+    """A filter stack as a value: the parameters ``filters`` replays and ``progressive`` finds.
+
+    ``steps`` is a list of (Filter, values) in the order they apply; ``parse`` checks names, counts and
+    ranges of the JSON form {"filters": [{"name": ..., "values": [...]}, ...]} and ``to_json`` gives it back
+    with a readable label per filter ("Exposure +0.42 EV")."""
+
+    def __init__(self, steps):
+        self.steps = list(steps)
+
+    @classmethod
+    def parse(cls, stack):
+        return cls(parse_stack(stack))
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def to_json(self):
+        return stack_to_json(self.steps)
+
+    def apply(self, image, mix=None, on_progress=None):
+        """In place on a planar (3, H, W) image of any size, blended by ``mix``."""
+        return apply_stack_tiled(image, self.steps, mix=mix, on_progress=on_progress)

@@ -43,7 +43,10 @@ def box_mean(x, radius):
 
 
 def _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, prior):
-    """Ridge solve of (cov_ii + eps I) A^T = cov_ip + eps prior^T over leading dims; returns (..., 3, 4)."""
+    """Ridge solve of (cov_ii + eps I) A^T = cov_ip + eps prior^T over leading dims.
+
+    cov_ii (..., 3, 3); cov_ip (..., 3, C); mean_i (..., 3); mean_p (..., C); prior (C, 3).
+    Returns (..., C, 4): for each output channel (a_r, a_g, a_b, b)."""
     eye = torch.eye(3, dtype=cov_ii.dtype, device=cov_ii.device)
     a = torch.linalg.solve(cov_ii + eps * eye, cov_ip + eps * prior.transpose(-1, -2)).transpose(-1, -2)
     b = mean_p - (a @ mean_i.unsqueeze(-1)).squeeze(-1)
@@ -51,35 +54,41 @@ def _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, prior):
 
 
 def fit_global_affine(low_in, low_out, eps=1e-6):
-    """The single 3x4 affine colour map that best maps low_in to low_out (least squares), (3, 4)."""
+    """The single affine map of the colour (3 inputs) that best gives low_out (C channels), (C, 4)."""
     x = low_in[0].reshape(3, -1)
-    y = low_out[0].reshape(3, -1)
+    y = low_out[0].reshape(low_out.shape[1], -1)
     mean_i, mean_p = x.mean(1), y.mean(1)
     xc, yc = x - mean_i[:, None], y - mean_p[:, None]
     cov_ii = xc @ xc.T / x.shape[1]
     cov_ip = xc @ yc.T / x.shape[1]
-    return _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, torch.eye(3, dtype=x.dtype))
+    prior = torch.eye(3, dtype=x.dtype) if y.shape[0] == 3 else torch.zeros(y.shape[0], 3, dtype=x.dtype)
+    return _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, prior)
 
 
-def fit_local_affine(low_in, low_out, radius=2, eps=1e-3):
-    """Per-pixel 3x4 affine maps A with low_out ~= A [r g b 1]^T in each window (multichannel guided filter).
+def fit_local_affine(low_in, low_out, radius=2, eps=1e-3, prior="global"):
+    """Per-pixel affine maps of the colour, low_out ~= A [r g b 1]^T in each window (multichannel guided
+    filter, He et al.).
 
-    low_in, low_out: (1, 3, h, w). Returns (1, 12, h, w): rows of A for output R, G, B, each (a_r, a_g, a_b, b).
-    Where a window is too flat to tell the colour map apart (little variance), the fit leans on the
-    image-wide affine map rather than on zero, as the plain guided filter would: texture finer than
-    the network's resolution keeps its contrast, and a global mapping is recovered exactly.
+    low_in (1, 3, h, w); low_out (1, C, h, w). Returns (1, 4C, h, w): for each output channel
+    (a_r, a_g, a_b, b). Where a window is too flat to tell the map apart (little variance), the fit leans
+    on ``prior``: "global", the image-wide affine map (for colour maps: texture finer than the network's
+    resolution keeps its contrast, and a global mapping is recovered exactly), or None, zero slope (the
+    plain guided filter: the window's mean, for adjustment maps).
     """
-    _, _, h, w = low_in.shape
-    prior = fit_global_affine(low_in, low_out)[:, :3]
+    _, channels, h, w = low_out.shape
+    if prior == "global":
+        prior = fit_global_affine(low_in, low_out)[:, :3]
+    else:
+        prior = torch.zeros(channels, 3, dtype=low_in.dtype, device=low_in.device)
     mean_i = box_mean(low_in, radius)
     mean_p = box_mean(low_out, radius)
     prod_ii = (low_in[:, :, None] * low_in[:, None, :]).reshape(1, 9, h, w)
-    prod_ip = (low_in[:, :, None] * low_out[:, None, :]).reshape(1, 9, h, w)
+    prod_ip = (low_in[:, :, None] * low_out[:, None, :]).reshape(1, 3 * channels, h, w)
     cov_ii = box_mean(prod_ii, radius).reshape(3, 3, h, w) - mean_i[0, :, None] * mean_i[0, None, :]
-    cov_ip = box_mean(prod_ip, radius).reshape(3, 3, h, w) - mean_i[0, :, None] * mean_p[0, None, :]
+    cov_ip = box_mean(prod_ip, radius).reshape(3, channels, h, w) - mean_i[0, :, None] * mean_p[0, None, :]
     coeffs = _solve_affine(cov_ii.permute(2, 3, 0, 1), cov_ip.permute(2, 3, 0, 1),
-                           mean_i[0].permute(1, 2, 0), mean_p[0].permute(1, 2, 0), eps, prior)  # (h, w, 3, 4)
-    coeffs = coeffs.reshape(h, w, 12).permute(2, 0, 1).unsqueeze(0)
+                           mean_i[0].permute(1, 2, 0), mean_p[0].permute(1, 2, 0), eps, prior)  # (h, w, C, 4)
+    coeffs = coeffs.reshape(h, w, 4 * channels).permute(2, 0, 1).unsqueeze(0)
     return box_mean(coeffs, radius)  # average the overlapping windows, as the guided filter does
 
 
@@ -125,50 +134,3 @@ def bilinear_rows(maps, height, width, start, stop):
 def upsample_bilinear(maps, height, width):
     """Whole-image bilinear resize of low-res maps (for masks and small outputs)."""
     return F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
-
-
-def identity_affine(size):
-    """Coefficient maps (1, 12, h, w) of the identity colour map (an 'unchanged' preset)."""
-    coeffs = torch.zeros(1, 12, *size)
-    for k in range(3):
-        coeffs[0, 4 * k + k] = 1.0
-    return coeffs
-
-
-def mix_coefficients(coeffs, weights):
-    """Mix K presets' coefficient maps (1, 12K, h, w) by per-pixel weights (K, h, w) -> (1, 12, h, w).
-
-    Affine maps are linear in their coefficients, so mixing the maps equals mixing the mapped colours."""
-    k = weights.shape[0]
-    return (coeffs.reshape(k, 12, *coeffs.shape[-2:]) * weights.unsqueeze(1)).sum(0, keepdim=True)
-
-
-def apply_affine_full(image, coeffs, rows=32, out=None, weights_low=None, weights_full=None, on_progress=None):
-    """Apply low-res per-pixel affine colour maps to a full-resolution planar (3, H, W) image.
-
-    coeffs (1, 12K, h, w): K presets. With K > 1 they are mixed per pixel by weights given at low
-    resolution (K, h, w: sliced like the coefficients), at full resolution (K, H, W: e.g. a user's
-    selection, kept sharp), or both multiplied. Bands of ``rows`` keep the temporaries small. Per band,
-    the low-res weights are sliced with the coefficients (one resize), and the three output channels
-    are computed together by three broadcast ``addcmul``s over (band, 3, W) views, written into ``out``.
-    """
-    height, width = image.shape[1:]
-    k = coeffs.shape[1] // 12
-    maps = coeffs[0] if k == 1 or weights_low is None else torch.cat([coeffs[0], weights_low])
-    index = _source_index(height, maps.shape[1], maps.device), _source_index(width, maps.shape[2], maps.device)
-    out = torch.empty_like(image) if out is None else out
-    for start in range(0, height, rows):
-        stop = min(height, start + rows)
-        c = _bilinear_band(maps, *index, start, stop)  # (band, 12K [+ K], W)
-        if k > 1:
-            weights = c[:, 12 * k:] if weights_low is not None else 1.0
-            if weights_full is not None:
-                weights = weights * weights_full[:, start:stop].transpose(0, 1)
-            c = (c[:, :12 * k].reshape(-1, k, 12, width) * weights.unsqueeze(2)).sum(1)
-        c = c.view(-1, 3, 4, width)  # (band, output channel, [a_r a_g a_b b], W)
-        r, g, b = image[:, start:stop, None]  # (band, 1, W) each, broadcast over the output channels
-        band_out = out[:, start:stop].transpose(0, 1)
-        torch.addcmul(c[:, :, 3], c[:, :, 0], r, out=band_out).addcmul_(c[:, :, 1], g).addcmul_(c[:, :, 2], b)
-        if on_progress and ((start // rows) % 32 == 31 or stop >= height):
-            on_progress(stop / height)
-    return out

@@ -1,13 +1,15 @@
 """Model registry: every model is a module here, registered by id and loaded lazily.
 
 A model declares its id, the tasks it serves (adjust, enhance, crop, progressive, filters, score),
-its styles/methods, options and weights files; the transport never names a model. Adding a model is
-adding a module and one line in ``_MODULES``.
+its styles/methods, options and weights files; the transport never names a model. Each model has a
+room of its own, ``backend/models/<id>/`` (network, product entry); adding a model is adding its
+package and one line in ``_MODULES``.
 """
 
 import importlib
 
-from .base import Model, ModelNotInstalled, Task, Outcome, OutputImage  # noqa: F401  (the models' API)
+from .base import Model, ModelNotInstalled, Outcome, OutputImage, View  # noqa: F401  (the models' API)
+from .request import CropOptions, Request  # noqa: F401
 
 _MODULES = ["backend.models.filters", "backend.models.sa_adjust", "backend.models.planned"]
 _REGISTRY = {}

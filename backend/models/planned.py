@@ -5,6 +5,7 @@ sentence ("model 'sa-adjust' is not installed ...") instead of an unknown-id err
 replaced by its real module as the model lands.
 """
 
+from .. import styles as style_registry
 from . import register
 from .base import Model
 
@@ -15,7 +16,7 @@ class FCNStylize(Model):
     paper = "Zhu & Yu 2018, Automatic Image Stylization using Deep FCNs"
     summary = "Per-pixel quadratic Lab transforms for local and global styles"
     tasks = ("adjust",)
-    styles = ("foreground-pop-out", "local-xpro", "watercolor", "cold", "spring")
+    styles = tuple(style_registry.STYLES)
     weights = ("fcn-stylize.safetensors",)
     default_rank = 1
 
@@ -26,7 +27,7 @@ class EnhanceGAN(Model):
     paper = "Deng, Loy & Tang 2018, Aesthetic-Driven Image Enhancement by Adversarial Learning"
     summary = "Piecewise colour or deep-filter enhancement, and aesthetic crops"
     tasks = ("enhance", "crop")
-    styles = ("piecewise", "deep-filter")
+    styles = ("piecewise", "deep-filter")  # enhance: methods
     weights = ("enhancegan.safetensors",)
 
 

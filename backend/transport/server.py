@@ -25,15 +25,12 @@ from grpc_reflection.v1alpha import reflection
 
 from .. import __version__, jobs, models
 from ..imaging import pixels
-from ..models.base import Model as ModelBase
-from . import auth, schema, shared_memory, wire
+from . import auth, requests as decoding, schema, shared_memory, wire
 from .channel import CHANNEL_OPTIONS, MESSAGE_LIMIT, is_loopback  # noqa: F401 (re-exported for old callers)
 
 log = logging.getLogger("semantic_enhance.server")
 # gRPC sets SO_REUSEPORT by default, which lets a second daemon bind the same port beside the first
 SERVER_OPTIONS = CHANNEL_OPTIONS + [("grpc.so_reuseport", 0)]
-TRANSFERS = {schema.TRANSFER_UNSPECIFIED: pixels.PERCEPTUAL, schema.PERCEPTUAL: pixels.PERCEPTUAL,
-             schema.LINEAR: pixels.LINEAR}
 WIRE_TRANSFERS = {pixels.PERCEPTUAL: schema.PERCEPTUAL, pixels.LINEAR: schema.LINEAR}
 STREAM_BAND_BYTES = 8 << 20  # a streamed band: big enough that the worker's threads stay busy, small enough to overlap
 # Handler threads: image streams and the token-free streams (health Watch, reflection) each have a cap
@@ -247,6 +244,10 @@ class Service:
             for option in model.options:
                 info.options.add(name=option.name, description=option.description,
                                  default_value=option.default, choices=list(option.choices))
+            for style in model.style_info():
+                info.style_info.add(name=style.name, title=style.title, summary=style.summary,
+                                    presets=list(style.presets), selected_preset=style.selected,
+                                    unselected_preset=style.unselected)
         return reply
 
     # -- streamed image RPCs ----------------------------------------------------------------------
@@ -302,33 +303,15 @@ class Service:
             return kind, model
         return kind, models.for_task(kind)[0]
 
-    def _task(self, kind, setup, image, mask):
-        layer = pixels.decode(image, TRANSFERS[setup.image.transfer]) if image is not None else None
-        options = dict(getattr(setup, "options", {}) or {})
-        style = getattr(setup, "style", "") or getattr(setup, "method", "")
-        decoded_mask = pixels.decode_mask(mask) if mask is not None else None
-        return models.Task(kind=kind, layer=layer, mask=decoded_mask, style=style, options=options, setup=setup)
-
     @staticmethod
-    def _checked(model, task):
+    def _request(kind, model, setup):
+        """The setup as a typed request, checked by the model, before any pixel is received."""
         try:
-            model.check(task)
+            request = decoding.decode(kind, setup)
+            model.check(request)
         except ValueError as error:
             raise Refused("INVALID_ARGUMENT", str(error))
-
-    def _precheck(self, kind, model, setup):
-        """Refuse an unknown style, option or filter before the upload, on what the setup says alone. A
-        check that needs the pixels (or the loaded weights) runs again in the worker."""
-        task = self._task(kind, setup, None, None)
-        try:
-            model.check(task)
-        except ValueError as error:
-            raise Refused("INVALID_ARGUMENT", str(error))
-        except Exception:  # this model's check needs the layer or its weights: check what every model shares
-            try:
-                ModelBase.check(model, task)
-            except ValueError as error:
-                raise Refused("INVALID_ARGUMENT", str(error))
+        return request
 
     def _shared_pixels(self, setup):
         """The request's pixels when they are in the client's shared memory, else None (chunks follow)."""
@@ -344,20 +327,21 @@ class Service:
                 "address (--allow-remote), where clients may be on other machines; stream the pixels as chunks")
         return shared_memory.SharedPixels(setup.image, self._mask_header(setup), self.max_pixels)
 
-    def _buffered_work(self, kind, model, setup, inbox, shared=None):
+    def _buffered_work(self, request, model, setup, inbox, shared=None):
         """Receive the whole upload (or map the shared pixels), then queue the work on it."""
-        image, mask = shared.finish() if shared is not None else self._receive(setup, inbox)
-        check_float_range(image, model)  # before the job is queued
+        request.image, request.mask = shared.finish() if shared is not None else self._receive(setup, inbox)
+        check_float_range(request.image, model)  # before the job is queued
 
         def work(job):
-            task = self._task(kind, setup, image, mask)
-            task.job = job
+            request.job = job
             model.ensure_loaded(self.device)
-            self._checked(model, task)
-            return model.run(task, self.device)
+            try:
+                return model.run(request, self.device)
+            except ValueError as error:  # what only the pixels can tell (a mask of the wrong size)
+                raise Refused("INVALID_ARGUMENT", str(error))
         return work
 
-    def _streamed_work(self, kind, model, setup, inbox, shared=None):
+    def _streamed_work(self, request, model, setup, inbox, shared=None):
         """A pointwise model without a mask: a thread receives the upload while the worker filters the
         bands that have arrived and sends their results back (upload, work and download overlap). With
         shared pixels every band is there at once, and result rows go into the client's result segment.
@@ -365,21 +349,19 @@ class Service:
         Returns (work, source): ``work(start_row, wait)`` makes the job's function. With ``wait`` False the
         worker never waits for a band longer than BEHIND_SECONDS: it raises wire.UploadBehind, and the
         handler queues the rest once the upload is complete (a slow client never holds the worker)."""
-        task = self._task(kind, setup, None, None)
-        self._checked(model, task)
         source = shared
         if source is None:
             source = wire.Receiver(setup.image, None, self.max_pixels)
             threading.Thread(target=self._pump, args=(inbox, source), name="upload", daemon=True).start()
-        transfer = TRANSFERS[setup.image.transfer]
+        transfer = request.transfer
         row_bytes = wire.byte_count(setup.image.width, 1, setup.image.channels, setup.image.sample_type)
         # a long stack works longer on each band: smaller bands keep the time between cancel checks short
-        band_bytes = STREAM_BAND_BYTES * min(1.0, 8.0 / max(1, len(getattr(task, "stack", ()) or ())))
+        band_bytes = STREAM_BAND_BYTES * min(1.0, 8.0 / max(1, len(request.filter_stack or ())))
         band_rows = max(1, int(band_bytes // row_bytes))
 
         def work_from(start, wait):
             def work(job):
-                task.job = job
+                request.job = job
                 model.ensure_loaded(self.device)
 
                 def emit(rows):
@@ -392,7 +374,7 @@ class Service:
                 waiting = {} if wait or shared is not None else {"behind_after": BEHIND_SECONDS}
                 bands = (pixels.decode(rows, transfer)
                          for rows in source.rows(band_rows, start=start, **waiting))
-                return model.run_rows(task, bands, emit, self.device)
+                return model.run_rows(request, bands, emit, self.device)
             return work
         return work_from, source
 
@@ -434,26 +416,26 @@ class Service:
                 raise Refused("FAILED_PRECONDITION", str(error))
         wire.check_image_header(setup.image, self.max_pixels)
         mask_header = wire.check_mask_header(setup.image, self._mask_header(setup))
-        self._precheck(kind, model, setup)  # an unknown style, option or filter: before the upload too
+        request = self._request(kind, model, setup)  # an unknown style, option or filter: before the upload
         cost = request_bytes(setup.image, mask_header)
         self.budget.take(cost)  # before anything is allocated for the request
         try:
-            yield from self._serve(rpc, kind, model, setup, inbox, context)
+            yield from self._serve(rpc, request, model, setup, inbox, context)
         finally:
             self.budget.give_back(cost)
 
-    def _serve(self, rpc, kind, model, setup, inbox, context):
+    def _serve(self, rpc, request, model, setup, inbox, context):
         shared = self._shared_pixels(setup)  # opened before the first reply: the client may unlink them then
         result_segment = shared is not None and shared.result is not None
         streamed = model.pointwise and self._mask_header(setup) is None
         name = "%s/%s" % (rpc, model.id)
         if streamed:
-            work_from, source = self._streamed_work(kind, model, setup, inbox, shared)
+            work_from, source = self._streamed_work(request, model, setup, inbox, shared)
             if shared is None:  # the worker starts on pixels that are here, not on a promise of them
                 source.wait_for(min(source.expected, 1 << 20), self.stall_seconds)
             job = self._submit(work_from(0, wait=False), name)
         else:
-            job = self._submit(self._buffered_work(kind, model, setup, inbox, shared), name)
+            job = self._submit(self._buffered_work(request, model, setup, inbox, shared), name)
         if shared is not None:  # let go of the layer's segment only once the reply is out: the client has
             holder = [shared]   # unlinked it, so that frees its pages, which takes a while and nobody waits for
             context.add_callback(holder.clear)

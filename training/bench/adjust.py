@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 import torch
 
-from backend.imaging import pixels, upsample
+from backend.imaging import mixing, pixels, upsample
 from backend.models import sa_adjust as sa
+from backend.models.base import View
 
 
 def photo_at(megapixels):
@@ -45,15 +46,9 @@ def in_process(net, image):
     layer = timed(stages, "decode", lambda: pixels.decode(image))
     rgb_low = timed(stages, "downscale", lambda: upsample.downscale(layer.rgb))
     features = timed(stages, "backbone", lambda: sa.backbone_pyramid(_backbone(), rgb_low))  # uncached: a real pass
-    outputs, probabilities = timed(stages, "head", lambda: sa.predict_low_res(net, features, rgb_low))
-
-    def fit():
-        presets = [upsample.fit_local_affine(rgb_low, out.unsqueeze(0)) for out in outputs]
-        coeffs = torch.cat(presets + [upsample.identity_affine(rgb_low.shape[-2:])], dim=1)
-        base = probabilities if probabilities is not None else torch.ones((1,) + rgb_low.shape[-2:])
-        return upsample.mix_coefficients(coeffs, torch.cat([base, torch.zeros_like(base[:1])]))
-    coeffs = timed(stages, "head", fit)
-    result = timed(stages, "full-res application", lambda: upsample.apply_affine_full(layer.rgb, coeffs))
+    view = View(layer, rgb=rgb_low, features=features)
+    maps = timed(stages, "head", lambda: sa.predict_maps(net, view))
+    result = timed(stages, "full-res application", lambda: sa.render(layer.rgb, maps, mixing.Mix()))
     out = timed(stages, "encode", lambda: pixels.encode(result, layer))
     return stages, out
 

@@ -12,7 +12,9 @@ import json
 import os
 import sys
 
-STYLE_NAMES = ("foreground-pop-out", "local-xpro", "watercolor", "cold", "spring")
+from backend import styles as style_registry
+
+STYLE_NAMES = tuple(style_registry.STYLES)
 
 
 def add_parser(subparsers):

@@ -260,3 +260,17 @@ def style_stats(style, corpus_root=corpus_module.DEFAULT_ROOT, split="test", siz
     values = list(distances.values())
     return {"pairs": len(values), "mean_lab_l2": float(np.mean(values)) if values else float("nan"),
             "per_pair": distances}
+
+
+def ensure_pairs(style, data=None, log=print):
+    """The pairs of a style; builds the corpus and the pairs when they are missing."""
+    if data:
+        return data
+    root = os.path.join(DEFAULT_PAIRS_ROOT, style)
+    if not os.path.exists(os.path.join(root, PAIRS_FILE)):
+        if not os.path.exists(os.path.join(corpus_module.DEFAULT_ROOT, corpus_module.MANIFEST)):
+            log("no corpus yet: building it (semantic-enhance data corpus)")
+            corpus_module.build_corpus(log=log)
+        log("no %s pairs yet: building them (semantic-enhance data pairs --style %s)" % (style, style))
+        build_pairs(style, root, log=log)
+    return root

@@ -27,11 +27,11 @@ image of the same shape in [0, 1]. There is no randomness anywhere: the same pho
 """
 
 import contextlib
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from backend import styles as style_registry
 from backend.imaging.color import lab_to_rgb, rgb_to_lab
 from backend.imaging.filters import FILTERS
 
@@ -180,33 +180,14 @@ def spring(image, cues=None):
     return lab_adjust(out, lightness_gain=1.03, chroma=1.15)
 
 
-@dataclass(frozen=True)
-class Style:
-    name: str
-    paper: str
-    local: bool  # spatially varying (uses the cues) or one global action
-    program: object
-    summary: str
-
-
-STYLES = {style.name: style for style in (
-    Style("foreground-pop-out", "Yan et al. 2016 (sa-adjust, fcn-stylize)", True, foreground_pop_out,
-          "contrast and saturation up on the salient foreground, saturation down on the background"),
-    Style("local-xpro", "Yan et al. 2016 (sa-adjust, fcn-stylize)", True, local_xpro,
-          "cross-processing with one profile per category: sky, vegetation, people, other"),
-    Style("watercolor", "Yan et al. 2016 (sa-adjust, fcn-stylize)", True, watercolor,
-          "foreground pop-out plus a brush effect: colour flattened within SLIC superpixels"),
-    Style("cold", "Zhu & Yu 2018 (fcn-stylize)", False, cold,
-          "global vintage action: faded blacks, cyan-blue cast, lower saturation"),
-    Style("spring", "Zhu & Yu 2018 (fcn-stylize)", False, spring,
-          "global vitality action: brighter, more saturated, fresh yellow-green"),
-)}
+# the programs of the styles of the one registry (backend/styles.py: names, summaries, local or global)
+PROGRAMS = {"foreground-pop-out": foreground_pop_out, "local-xpro": local_xpro, "watercolor": watercolor,
+            "cold": cold, "spring": spring}
+STYLES = style_registry.STYLES
 
 
 def get_style(name):
-    if name not in STYLES:
-        raise ValueError("unknown style %r; styles: %s" % (name, ", ".join(STYLES)))
-    return STYLES[name]
+    return style_registry.get(name)
 
 
 @contextlib.contextmanager
@@ -225,7 +206,7 @@ def apply_style(name, image, cues):
     """Run style ``name`` on sRGB (1, 3, H, W) in [0, 1] with cue masks {name: (H, W)}."""
     if image.dim() != 4 or image.shape[:2] != (1, 3):
         raise ValueError("expected a (1, 3, H, W) image, got shape %s" % (tuple(image.shape),))
-    program = get_style(name).program
+    program = PROGRAMS[get_style(name).name]
     with torch.no_grad(), _one_thread():
         return program(image.float(), cues or {}).clamp(0.0, 1.0)
 

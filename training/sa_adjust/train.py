@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.models import sa_adjust as sa
+from backend import styles as style_registry
 from backend.models.backbones.efficientnet import PYRAMID_CHANNELS, load_efficientnet_lite0
 
 VARIANTS = {
@@ -49,7 +50,7 @@ LEARNING_RATE = 1e-4
 
 
 def network_config(style, variant, k=None, tune_last_stage=False):
-    return {"style": style, "variant": variant, "k": int(k or sa.DEFAULT_K.get(style, 2)),
+    return {"style": style, "variant": variant, "k": int(k or len(style_registry.get(style).presets)),
             "tuned_last_stage": bool(tune_last_stage),
             "semantic_map": VARIANTS[variant]["semantic_map"], "rank": 256, "context": 512,
             "renet_hidden": 128, "renet_out": 256,

@@ -14,7 +14,8 @@ import torch
 
 from backend import weights
 from backend.models import sa_adjust as sa
-from training.cli import ensure_pairs, net_from
+from training.data.pairs import ensure_pairs
+from training.sa_adjust.cli import net_from
 from training.data.pairs import load_split, read_image
 from training.data.styles import lab_distance
 

@@ -1,4 +1,4 @@
-"""Model ``sa-adjust``: Deep Semantics-Aware Photo Adjustment (Nam & Kim 2017), one weights file per style.
+"""The network of ``sa-adjust``: Deep Semantics-Aware Photo Adjustment (Nam & Kim 2017).
 
 The network (``SAAdjustNet``) follows the paper's heads on our shared backbone:
 - context features: a hypercolumn of three backbone scales (strides 4, 8, 16), each L2-normalised,
@@ -14,28 +14,16 @@ The 1x1 squeeze and V are linear, so they are applied at each level's own resolu
 upsampled (bilinear interpolation commutes with linear maps): the same function as the paper's, with
 the per-pixel work done at the network's resolution only where it is nonlinear.
 
-Full resolution: the network predicts output Lab for a <= 512 px copy; for each preset a local affine
-sRGB->sRGB map is fitted to that prediction (imaging.upsample.fit_local_affine) and the maps, mixed by
-the adjustment map (the predicted one, or the user's selection at full resolution), are applied to the
-original pixels band by band. Nothing full-size ever goes through the network.
+What the product does with it (predict at low resolution, apply at full resolution) is in ``model.py``.
 """
-
-import json
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..imaging import color, pixels, upsample
-from ..imaging.brush import superpixel_brush
-from . import register
-from .backbones.cache import backbone_features
-from .backbones.efficientnet import blocks_after
-from .base import Model, Option, Outcome, OutputImage
+from ...imaging import color
+from ..backbones.efficientnet import blocks_after
 
-STYLES = ("foreground-pop-out", "local-xpro", "watercolor")
-BRUSH_STYLES = ("watercolor",)  # the brush effect is a fixed step after the learned colour mapping (Yan et al.)
-DEFAULT_K = {"foreground-pop-out": 2, "local-xpro": 4, "watercolor": 2}  # the paper's choice
 LAB_UNIT = 100.0          # network Lab units: L, a, b divided by 100 (Huber delta 0.04 = 4 Lab units)
 HYPERCOLUMN_LEVELS = (4, 8, 16)
 RENET_LEVEL = 32
@@ -233,7 +221,7 @@ def rgb_from_network_lab(lab):
 
 
 def backbone_pyramid(backbone, rgb_low):
-    from .backbones.efficientnet import preprocess
+    from ..backbones.efficientnet import preprocess
 
     with torch.no_grad():
         return backbone.pyramid(preprocess(rgb_low))
@@ -266,151 +254,3 @@ def predict_low_res(net, features, rgb_low, chunk=65536):
         out_lab = out_lab.permute(1, 2, 0).reshape(-1, 3, h, w)
         probabilities = torch.cat(probability_pieces, dim=1)[0].T.reshape(-1, h, w) if probability_pieces else None
     return rgb_from_network_lab(out_lab), probabilities
-
-
-def check_user_map(channels, k, selected, unselected):
-    """Refuse a user map that cannot be read for a style with K presets (a sentence says why)."""
-    if channels == 1:
-        for name, value in (("selected", selected), ("unselected", unselected)):
-            if not 0 <= value < k:
-                raise ValueError("the %s preset %d does not exist: this style has presets 0 to %d" % (name, value, k - 1))
-    elif channels != k:
-        raise ValueError("an adjustment map needs 1 channel (a selection) or %d channels (one per preset), got %d"
-                         % (k, channels))
-
-
-def user_map(mask, k, selected, unselected):
-    """A selection (1, H, W) -> adjustment map (K, H, W): selected = preset `selected`, unselected = preset
-    `unselected`, soft edges blend. K channels are normalised to sum to one."""
-    check_user_map(mask.shape[0], k, selected, unselected)
-    if mask.shape[0] == 1:
-        weights = torch.zeros((k,) + mask.shape[1:])
-        weights[unselected] += 1 - mask[0]
-        weights[selected] += mask[0]
-        return weights
-    return mask / mask.sum(0, keepdim=True).clamp_min(1e-6)
-
-
-@register
-class SAAdjust(Model):
-    id = "sa-adjust"
-    version = "1"
-    paper = "Nam & Kim 2017, Deep Semantics-Aware Photo Adjustment"
-    summary = "Learned local styles with a K-way semantic adjustment map you can repaint"
-    tasks = ("adjust",)
-    options = (Option("strength", "how much of the style to apply, 0..1", "1.0"),)
-    default_rank = 0
-
-    def __init__(self):
-        super().__init__()
-        self.nets = {}
-
-    @staticmethod
-    def weights_name(style):
-        return "sa-adjust-%s.safetensors" % style
-
-    @property
-    def styles(self):
-        from .. import weights
-
-        return tuple(s for s in STYLES if weights.entry(self.weights_name(s)) is not None) or STYLES
-
-    @property
-    def weights(self):
-        from .. import weights
-
-        present = tuple(self.weights_name(s) for s in STYLES if weights.entry(self.weights_name(s)) is not None)
-        return present or (self.weights_name(STYLES[0]),)
-
-    def load(self, device):
-        from .. import weights
-
-        self.nets = {}
-        for style in self.styles:
-            tensors, metadata = weights.load_with_metadata(self.weights_name(style))
-            net = SAAdjustNet(json.loads(metadata["config"]))
-            net.load_state_dict(tensors, strict=True)
-            self.nets[style] = net.to(device).eval()
-
-    def check(self, task):
-        super().check(task)
-        strength = float(task.options.get("strength", "1.0"))
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError("strength must be between 0 and 1, got %g" % strength)
-        setup = task.setup
-        task.personal = setup is not None and setup.mask_role == 2 and task.mask is not None  # ADJUSTMENT_MAP
-        if task.personal:
-            net = self.nets[task.style]
-            if not net.semantic_map:
-                raise ValueError("style %r was trained without a semantic adjustment map, so it cannot be "
-                                 "personalised" % task.style)
-            check_user_map(task.mask.shape[0], net.k, setup.selected_preset, setup.unselected_preset)
-
-    def run(self, task, device):
-        net = self.nets[task.style]
-        layer = task.layer
-        strength = float(task.options.get("strength", "1.0"))
-        personal = None
-        if task.personal:
-            personal = user_map(task.mask, net.k, task.setup.selected_preset, task.setup.unselected_preset)
-        selection = task.mask[:1] if task.mask is not None and not task.personal else None
-        result, probabilities = adjust(net, layer.rgb, device, strength=strength, selection=selection,
-                                       personal_map=personal, on_progress=task.progress)
-        images = [OutputImage("result", pixels.encode(result, layer), layer.transfer)]
-        map_names = []
-        if task.setup is not None and task.setup.return_maps and probabilities is not None:
-            full = upsample.upsample_bilinear(probabilities.unsqueeze(0), layer.height, layer.width)[0]
-            for k in range(full.shape[0]):
-                role = "adjustment_map/%d" % k
-                images.append(OutputImage(role, pixels.quantise_map(full[k])))
-                map_names.append(role)
-        return Outcome(images=images, map_names=map_names,
-                       parameters={"model": self.id, "version": self.version, "style": task.style,
-                                   "strength": strength, "k": net.k, "personalised": personal is not None,
-                                   "variant": net.config.get("variant", "")})
-
-
-def adjust(net, rgb, device="cpu", strength=1.0, selection=None, personal_map=None, on_progress=None, brush=None):
-    """The whole product path on a planar sRGB (3, H, W) layer of any size.
-
-    selection (1, H, W): where to apply (soft); personal_map (K, H, W): the user's adjustment map replacing
-    the predicted one; brush: flatten superpixels after the colour mapping (default: the watercolor style).
-    Returns (adjusted (3, H, W), predicted adjustment map (K, h, w) or None).
-    """
-    if brush is None:
-        brush = net.config.get("style") in BRUSH_STYLES
-    if brush:  # colour mapping, brush strokes, then the selection and strength blend with the original
-        result, probabilities = adjust(net, rgb, device, personal_map=personal_map, on_progress=on_progress,
-                                       brush=False)
-        result = superpixel_brush(result, upsample.downscale(result)[0])
-        amount = strength if selection is None else selection * strength
-        if torch.is_tensor(amount) or amount != 1.0:
-            result = torch.lerp(rgb, result, torch.as_tensor(amount, dtype=result.dtype))
-        return result, probabilities
-    report = on_progress or (lambda fraction, stage: None)
-    report(0.05, "backbone")
-    rgb_low = upsample.downscale(rgb).to(device)
-    features = backbone_features(rgb_low)  # shared with every other head that sees this layer
-    report(0.25, "head")
-    outputs, probabilities = predict_low_res(net, features, rgb_low)
-    presets = [upsample.fit_local_affine(rgb_low, out.unsqueeze(0)).cpu() for out in outputs]
-    coeffs = torch.cat(presets + [upsample.identity_affine(rgb_low.shape[-2:])], dim=1)
-    probabilities = probabilities.cpu() if probabilities is not None else None
-    # weights over the presets plus an identity preset, which takes what strength and selection leave
-    weights_low = weights_full = None
-    if personal_map is not None:
-        amount = strength if selection is None else selection * strength
-        weights_full = torch.cat([personal_map * amount, (1 - amount) * torch.ones_like(personal_map[:1])])
-    else:
-        base = probabilities if probabilities is not None else torch.ones((1,) + rgb_low.shape[-2:])
-        if selection is not None:  # full-resolution selection times the low-resolution map
-            amount = selection * strength
-            weights_low = torch.cat([base, torch.ones_like(base[:1])])
-            weights_full = torch.cat([amount.expand(base.shape[0], -1, -1), 1 - amount])
-        else:  # everything at low resolution: mix the coefficient maps once, apply once
-            coeffs = upsample.mix_coefficients(coeffs, torch.cat([base * strength,
-                                                                  torch.full_like(base[:1], 1 - strength)]))
-    report(0.4, "applying")
-    result = upsample.apply_affine_full(rgb, coeffs, weights_low=weights_low, weights_full=weights_full,
-                                        on_progress=lambda f: report(0.4 + 0.5 * f, "applying"))
-    return result, probabilities

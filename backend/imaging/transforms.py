@@ -1,0 +1,140 @@
+"""Per-pixel colour-transform maps: predicted at low resolution, applied at full resolution (HDRNet's seam).
+
+A ``ColourTransformMaps`` holds K presets' coefficient maps at the network's resolution, in one of two
+bases, and optionally the adjustment map that mixes them:
+
+- ``affine-rgb`` (sa-adjust): per output sRGB channel, (a_r, a_g, a_b, b) of the input sRGB colour;
+  4 coefficients x 3 channels = 12 a preset (fitted by ``upsample.fit_local_affine``).
+- ``quadratic-lab`` (fcn-stylize, Zhu & Yu 2018): per output Lab channel, 10 coefficients of the quadratic
+  basis [L², a², b², La, Lb, ab, L, a, b, 1] of the input Lab / 100, giving output Lab / 100; 30 a preset.
+
+``apply_colour_transforms`` slices the maps bilinearly at full resolution a band of rows at a time, mixes
+the presets by the adjustment map carried edge-aware to full resolution (``mixing.guided_map``) or by the
+user's map, applies the result to the original pixels and blends by strength and selection (``mixing.Mix``).
+Nothing full-size is ever allocated besides the output, and cancellation is checked between bands.
+
+    >>> maps = ColourTransformMaps(identity_coefficients((4, 4)))
+    >>> image = torch.rand(3, 16, 16)
+    >>> bool(torch.allclose(apply_colour_transforms(image, maps), image))
+    True
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from . import color, mixing, upsample
+
+TERMS = {"affine-rgb": 4, "quadratic-lab": 10}
+LAB_SCALE = 100.0
+
+
+@dataclass
+class ColourTransformMaps:
+    """coefficients (1, K * 3 * terms, h, w); adjustment_map (K, h, w) probabilities over the presets
+    (None: K = 1, or a user's map will be given); guide (1, 3, h, w) the low-resolution view the map was
+    predicted on, which ``edge_radius`` > 0 snaps the map to (0: plain bilinear slicing of the map)."""
+
+    coefficients: torch.Tensor
+    basis: str = "affine-rgb"
+    adjustment_map: torch.Tensor = None
+    guide: torch.Tensor = None
+    edge_radius: int = mixing.EDGE_RADIUS
+
+    def __post_init__(self):
+        if self.basis not in TERMS:
+            raise ValueError("unknown colour-transform basis %r; known: %s" % (self.basis, ", ".join(TERMS)))
+        per_preset = 3 * TERMS[self.basis]
+        if self.coefficients.shape[1] % per_preset:
+            raise ValueError("%d coefficient channels are not a whole number of %s presets (%d each)"
+                             % (self.coefficients.shape[1], self.basis, per_preset))
+
+    @property
+    def k(self):
+        return self.coefficients.shape[1] // (3 * TERMS[self.basis])
+
+    def full_resolution_map(self, image):
+        """The adjustment map (K, H, W) as it is applied to ``image`` (3, H, W), for returning it."""
+        if self.edge_radius > 0:
+            return mixing.edge_aware_upsample(self.guide, self.adjustment_map, image)
+        height, width = image.shape[1:]
+        return upsample.upsample_bilinear(self.adjustment_map.unsqueeze(0), height, width)[0]
+
+
+def identity_coefficients(size, basis="affine-rgb"):
+    """Coefficient maps (1, 3 * terms, h, w) of the identity colour transform."""
+    terms = TERMS[basis]
+    coefficients = torch.zeros(1, 3 * terms, *size)
+    first_linear = 0 if basis == "affine-rgb" else 6  # the L, a, b terms of the quadratic basis
+    for channel in range(3):
+        coefficients[0, terms * channel + first_linear + channel] = 1.0
+    return coefficients
+
+
+def _apply_basis(coefficients, band, basis, out=None):
+    """coefficients (N, 3, terms, W) at the band's colours (3, N, W) -> transformed band (N, 3, W)."""
+    if basis == "affine-rgb":
+        r, g, b = band[:, :, None]  # (N, 1, W) each, broadcast over the output channels
+        return torch.addcmul(coefficients[:, :, 3], coefficients[:, :, 0], r, out=out).addcmul_(
+            coefficients[:, :, 1], g).addcmul_(coefficients[:, :, 2], b)
+    lab = color.rgb_to_lab(band.unsqueeze(0))[0] / LAB_SCALE            # (3, N, W)
+    terms = color.quadratic_lab_basis(lab).transpose(0, 1)             # (N, 10, W)
+    out_lab = (coefficients * terms.unsqueeze(1)).sum(2) * LAB_SCALE    # (N, 3, W)
+    result = color.lab_to_rgb(out_lab.transpose(0, 1).unsqueeze(0))[0].transpose(0, 1)
+    return result if out is None else out.copy_(result)
+
+
+def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progress=None):
+    """Apply ``maps`` (ColourTransformMaps) to a full-resolution planar sRGB image (3, H, W) -> (3, H, W).
+
+    With K > 1 presets, the weights come from ``mix.user_map`` (K, H, W) when given, else from the
+    predicted adjustment map (edge-aware, or bilinear with ``edge_radius`` 0). ``mix`` (mixing.Mix) then
+    blends the transformed pixels with the original by strength and selection. ``on_progress(fraction)``
+    is called every 32 bands; it may raise to cancel.
+    """
+    mix = mix or mixing.Mix()
+    height, width = image.shape[1:]
+    k, terms = maps.k, TERMS[maps.basis]
+    per_preset = 3 * terms
+    amount = mix.amount()
+    parts, weights_from = [maps.coefficients[0]], "none"
+    if k > 1 and mix.user_map is not None:
+        weights_from = "user"
+    elif k > 1 and maps.edge_radius > 0:
+        parts.append(mixing.guided_map(maps.guide, maps.adjustment_map, maps.edge_radius)[0])
+        weights_from = "guided"
+    elif k > 1:  # a bilinear map mixes the presets at low resolution once (linear maps: the same result)
+        weights = maps.adjustment_map.to(maps.coefficients.dtype)
+        coefficients = maps.coefficients
+        if isinstance(amount, float):  # strength alone folds in as an identity preset
+            weights = torch.cat([weights * amount, torch.full_like(weights[:1], 1 - amount)])
+            coefficients = torch.cat([coefficients, identity_coefficients(weights.shape[-2:], maps.basis)], dim=1)
+            amount = None
+        parts = [(coefficients[0].view(-1, per_preset, *weights.shape[-2:]) * weights.unsqueeze(1)).sum(0)]
+        k = 1
+    low = torch.cat(parts) if len(parts) > 1 else parts[0]
+    index = (upsample._source_index(height, low.shape[1], low.device),
+             upsample._source_index(width, low.shape[2], low.device))
+    out = torch.empty_like(image) if out is None else out
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        band = image[:, start:stop]
+        sliced = upsample._bilinear_band(low, *index, start, stop)  # (N, channels, W)
+        coefficients = sliced[:, :k * per_preset]
+        if k > 1:
+            if weights_from == "user":
+                weights = mix.user_map[:, start:stop].transpose(0, 1)
+            else:
+                weights = mixing.map_from_coefficients(sliced[:, k * per_preset:].view(-1, k, 4, width), band)
+            coefficients = (coefficients.view(-1, k, per_preset, width) * weights.unsqueeze(2)).sum(1)
+        coefficients = coefficients.view(-1, 3, terms, width)
+        target = out[:, start:stop]
+        if amount is None:  # written straight into the output, in the (N, 3, W) layout the maths reads
+            _apply_basis(coefficients, band, maps.basis, out=target.transpose(0, 1))
+        else:
+            result = _apply_basis(coefficients, band, maps.basis)
+            share = amount if isinstance(amount, float) else amount[:, start:stop]
+            torch.lerp(band, result.transpose(0, 1), share, out=target)
+        if on_progress and ((start // rows) % 32 == 31 or stop >= height):
+            on_progress(stop / height)
+    return out
