@@ -93,6 +93,7 @@ def quick(tmp_path_factory):
 
 # -- 1. authentication cannot fail open ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_1_an_empty_or_short_token_file_stops_the_daemon_from_starting(tmp_path):
     token_file = tmp_path / "token"
     for content in ("", "\n", "abc\n"):
@@ -170,6 +171,7 @@ def test_5_unix_path_holding_a_file_is_refused_and_the_file_kept(tmp_path):
     assert photo.read_bytes() == b"\xff\xd8 not really a jpeg, but precious"
 
 
+@pytest.mark.slow
 def test_5_a_live_socket_is_refused_and_a_stale_one_replaced(tmp_path):
     sock = str(tmp_path / "se.sock")
     first = start_daemon(tmp_path / "a", "--unix", sock)
@@ -326,6 +328,7 @@ def test_3_a_slow_streamed_upload_does_not_hold_the_worker(daemon):
             slow.close()
 
 
+@pytest.mark.slow
 def test_3_a_slow_upload_that_resumes_still_gets_the_whole_right_result(daemon):
     from test_shared_memory import in_process
 
@@ -586,6 +589,7 @@ def test_8_segments_of_a_killed_client_are_swept_and_a_live_client_s_kept(quick)
 
 # -- 10. --allow-remote needs TLS ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_10_a_network_bind_without_tls_is_refused_even_with_allow_remote(tmp_path):
     code, output = serve(tmp_path, "--host", "0.0.0.0", "--port", "0", "--allow-remote",
                          "--token-file", str(tmp_path / "token"))
