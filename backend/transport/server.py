@@ -198,7 +198,7 @@ def check_float_range(image, model):
     20 still held everywhere probed), so beyond MODEL_FLOAT_LIMIT it is refused, before any work."""
     if image.dtype.kind != "f" or model.pointwise or not image.size:
         return
-    peak = float(np.abs(image).max())
+    peak = max(float(image.max()), -float(image.min()))  # no full-size temporary, unlike np.abs
     if peak > MODEL_FLOAT_LIMIT:
         raise Refused("INVALID_ARGUMENT", "the layer's float samples reach %g, and model '%s' takes float samples "
                       "within -%g..%g; scale the layer down first (or use the filters, which take any finite value)"
