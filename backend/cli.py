@@ -14,14 +14,21 @@ import sys
 from .transport import auth
 
 
+class UsageError(Exception):
+    """A command that cannot go on; the message is one sentence (exit code 2)."""
+
+
 def _add_client_flags(parser):
     parser.add_argument("--addr", help="daemon address, host:port or unix:PATH (default: $SEMANTIC_ENHANCE_ADDR "
                                        "or 127.0.0.1:%d)" % auth.DEFAULT_PORT)
     parser.add_argument("--token-file", help="token file (default: $SEMANTIC_ENHANCE_TOKEN_FILE or %s)"
                         % auth.default_token_file())
+    parser.add_argument("--tls-ca", help="PEM file to verify a daemon that serves TLS (its CA or self-signed "
+                                         "certificate; default $SEMANTIC_ENHANCE_TLS_CA)")
     parser.add_argument("--embedded", action="store_true",
                         help="start a private daemon in this process instead of talking to a running one")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
 
 
 def _connect(args):
@@ -31,7 +38,7 @@ def _connect(args):
         daemon, connection = client.embedded()
         args._daemon = daemon
         return connection
-    return client.Client(args.addr, token_file=args.token_file)
+    return client.Client(args.addr, token_file=args.token_file, tls_ca=args.tls_ca)
 
 
 def _progress(args):
@@ -44,16 +51,43 @@ def _progress(args):
     return show
 
 
-def _read(path):
-    from .imaging.files import read_image
+def _read(path, args=None):
+    """The image at ``path``; the first one read (the command's input) also gives the output's metadata."""
+    from .imaging.files import read_image_and_metadata
 
-    return read_image(path)
+    pixels, metadata = read_image_and_metadata(path)
+    if args is not None and getattr(args, "_metadata", None) is None:
+        args._metadata = metadata
+    return pixels
 
 
-def _write(path, pixels):
+def _check_outputs(args, images=(), folders=(), others=()):
+    """Every output checked before any work: a known format, a writable place, never an input."""
+    from .imaging.files import ImageFileError, check_output
+
+    inputs = [getattr(args, "input", None), getattr(args, "mask", None), getattr(args, "stack", None)]
+    for path in inputs[:2]:
+        if path and not os.path.exists(path):
+            raise ImageFileError("no such image file: %s" % path)
+    overwrite = getattr(args, "overwrite", False)
+    for path in images:
+        if path:
+            check_output(path, inputs, overwrite)
+    for path in folders:
+        if path and os.path.exists(path) and not os.path.isdir(path):
+            raise ImageFileError("cannot write into %s: it is a file, not a folder" % path)
+    for path in others:
+        if path and os.path.isdir(path):
+            raise ImageFileError("cannot write %s: it is a directory; give a file name" % path)
+        if path and not overwrite and any(i and os.path.exists(i) and os.path.exists(path) and os.path.samefile(i, path)
+                                          for i in inputs):
+            raise ImageFileError("refusing to write over the input %s; give another output or pass --overwrite" % path)
+
+
+def _write(path, pixels, args=None):
     from .imaging.files import write_image
 
-    write_image(path, pixels)
+    write_image(path, pixels, getattr(args, "_metadata", None))
     print("wrote %s (%dx%d, %s)" % (path, pixels.shape[1], pixels.shape[0], pixels.dtype))
 
 
@@ -80,15 +114,18 @@ def cmd_serve(args):
     from .transport.server import Daemon, pick_device
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    token = auth.ensure_token(args.token_file)
-    device = pick_device(args.device)
     try:
+        token = auth.ensure_token(args.token_file)
+        device = pick_device(args.device)
         daemon = Daemon(host=args.host, port=args.port, unix=args.unix, token=token, device=device,
-                        max_pixels=args.max_pixels, allow_remote=args.allow_remote).start()
-    except (ValueError, OSError, RuntimeError) as error:
-        raise SystemExit("semantic-enhance serve: %s" % error)
-    print("semantic-enhance daemon listening on %s (device %s, token in %s)"
-          % (daemon.address, device, args.token_file or auth.default_token_file()), flush=True)
+                        max_pixels=args.max_pixels, allow_remote=args.allow_remote, tls_cert=args.tls_cert,
+                        tls_key=args.tls_key, stall_seconds=args.stall_seconds, sweep_seconds=args.sweep_seconds,
+                        max_request_bytes=args.max_request_mib << 20).start()
+    except (ValueError, OSError, RuntimeError, auth.TokenError) as error:
+        raise UsageError("semantic-enhance serve: %s" % error)
+    print("semantic-enhance daemon listening on %s (device %s, %s, token in %s)"
+          % (daemon.address, device, "TLS" if daemon.tls else "plain", args.token_file or auth.default_token_file()),
+          flush=True)
     daemon.serve_forever()
 
 
@@ -109,28 +146,31 @@ def cmd_models(args):
 
 
 def cmd_adjust(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.output], [args.maps_out])
+    image = _read(args.input, args)
     mask = _read_mask(args.mask, image) if args.mask else None
     result = _connect(args).adjust(image, style=args.style, model=args.model or "", mask=mask,
                                    mask_role=args.mask_role, return_maps=bool(args.maps_out), strength=args.strength,
                                    selected_preset=args.selected, unselected_preset=args.unselected,
                                    on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
     if args.maps_out:
         _write_maps(args.maps_out, result, list(result.summary.map_names))
 
 
 def cmd_enhance(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.output])
+    image = _read(args.input, args)
     result = _connect(args).enhance(image, method=args.method, on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
 
 
 def cmd_progressive(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.output], [args.steps_out], [args.json])
+    image = _read(args.input, args)
     result = _connect(args).progressive(image, steps=args.steps, return_step_images=bool(args.steps_out),
                                         on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
     if args.steps_out:
         _write_maps(args.steps_out, result)
     stack = result.summary_dict().get("filter_stack", {"filters": []})
@@ -143,7 +183,8 @@ def cmd_progressive(args):
 
 
 def cmd_crop(args):
-    image = _read(args.input)
+    _check_outputs(args, [args.out], others=[args.json])
+    image = _read(args.input, args)
     result = _connect(args).crop(image, count=args.count, aspect_ratio=args.aspect_ratio, on_progress=_progress(args))
     height, width = image.shape[:2]
     boxes = [dict(x=round(c.x * width), y=round(c.y * height), width=round(c.width * width),
@@ -155,19 +196,25 @@ def cmd_crop(args):
     print(text)
     if args.out and boxes:
         best = boxes[0]
-        _write(args.out, image[best["y"]:best["y"] + best["height"], best["x"]:best["x"] + best["width"]])
+        _write(args.out, image[best["y"]:best["y"] + best["height"], best["x"]:best["x"] + best["width"]], args)
 
 
 def cmd_filters(args):
-    image = _read(args.input)
+    from .client import stack_message
+
+    _check_outputs(args, [args.output])
     try:
         with open(args.stack) as handle:
             stack = json.load(handle)
-    except (OSError, ValueError) as error:
-        raise SystemExit("cannot read the filter stack %s: %s" % (args.stack, error))
+    except OSError as error:
+        raise UsageError("cannot read the filter stack %s: %s" % (args.stack, error.strerror))
+    except ValueError as error:
+        raise UsageError("the filter stack %s is not JSON (%s)" % (args.stack, error))
+    stack_message(stack)  # a malformed stack is refused before any image is read
+    image = _read(args.input, args)
     mask = _read_mask(args.mask, image) if args.mask else None
     result = _connect(args).filters(image, stack, mask=mask, on_progress=_progress(args))
-    _write(args.output, result.image)
+    _write(args.output, result.image, args)
 
 
 def cmd_score(args):
@@ -180,7 +227,7 @@ def cmd_install_gimp_plugin(args):
     try:
         from plugin_gimp.install import install
     except ImportError:
-        raise SystemExit("the GIMP plug-in files are not part of this installation")
+        raise UsageError("the GIMP plug-in files are not part of this installation")
     print("installed the GIMP plug-in into %s; restart GIMP to see Filters > Semantic Enhance" % install(args.dest))
 
 
@@ -208,7 +255,17 @@ def build_parser():
     p.add_argument("--token-file", help="token file (created, mode 0600, if missing; default %s)"
                    % auth.default_token_file())
     p.add_argument("--max-pixels", type=int, default=120_000_000, help="largest image accepted, in pixels")
-    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (the token still applies)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --host (needs --tls-cert and --tls-key; the token still applies)")
+    p.add_argument("--tls-cert", help="serve TLS with this certificate (PEM); clients verify it with --tls-ca")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.add_argument("--stall-seconds", type=float, default=60.0,
+                   help="give up on an upload that sends nothing for this long (default 60)")
+    p.add_argument("--sweep-seconds", type=float, default=10.0,
+                   help="how often to remove shared-memory segments left by clients that died (default 10)")
+    p.add_argument("--max-request-mib", type=int, default=4096,
+                   help="memory one request may need for its pixels, mask and their float copies (MiB; the "
+                        "daemon holds at most twice this for all requests at once)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="what the running daemon hosts")
@@ -285,8 +342,11 @@ def main(argv=None):
 
     try:
         args.func(args)
-    except (BackendError, ImageFileError) as error:
+    except (BackendError, ImageFileError, UsageError) as error:
         print("semantic-enhance: %s" % error, file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. a --json file that cannot be written
+        print("semantic-enhance: %s: %s" % (error.filename or "error", error.strerror or error), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

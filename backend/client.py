@@ -21,7 +21,7 @@ from google.protobuf import json_format
 
 from .transport import auth, schema, wire
 from .transport import shared_memory as shm
-from .transport.server import CHANNEL_OPTIONS, is_loopback
+from .transport.channel import is_local_address, open_channel  # noqa: F401 (is_local_address: public here)
 
 MASK_ROLES = {"blend": schema.BLEND, "adjustment-map": schema.ADJUSTMENT_MAP}
 RESULT_RPCS = ("Adjust", "Enhance", "Progressive", "ApplyFilters")  # those that return a layer-sized "result"
@@ -54,11 +54,24 @@ class Result:
         return json_format.MessageToDict(self.summary, preserving_proto_field_name=True)
 
 
+def stack_message(stack):
+    """A filter stack ({"filters": [{"name": ..., "values": [...]}, ...]}) as its message; BackendError
+    (INVALID_ARGUMENT, one sentence) when its shape is wrong. The daemon checks names and values."""
+    message = schema.FiltersSetup().stack
+    try:
+        json_format.ParseDict(stack, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError, AttributeError) as error:
+        raise BackendError("INVALID_ARGUMENT", 'the filter stack is malformed (%s); it is {"filters": '
+                           '[{"name": ..., "values": [...]}, ...]}' % " ".join(str(error).split()).rstrip("."))
+    return message
+
+
 def resolve_address(address=None):
     return address or os.environ.get("SEMANTIC_ENHANCE_ADDR") or "127.0.0.1:%d" % auth.DEFAULT_PORT
 
 
 def resolve_token(token=None, token_file=None):
+    """The token to send, or "" when there is none (then the client sends no authorization at all)."""
     if token:
         return token
     path = token_file or os.environ.get("SEMANTIC_ENHANCE_TOKEN_FILE") or auth.default_token_file()
@@ -66,6 +79,10 @@ def resolve_token(token=None, token_file=None):
         return auth.read_token(path)
     except OSError:
         return ""
+
+
+def resolve_tls_ca(tls_ca=None):
+    return tls_ca or os.environ.get("SEMANTIC_ENHANCE_TLS_CA") or None
 
 
 def _rpc_error(error):
@@ -77,33 +94,31 @@ def _rpc_error(error):
     return BackendError(code, details, shared_memory_unusable=shm.UNUSABLE_KEY in trailing)
 
 
-def is_local_address(address):
-    """True for a Unix socket or a loopback host: a daemon that must be on this machine."""
-    if address.startswith(("unix:", "unix-abstract:")):
-        return True
-    host = address.split("///", 1)[-1].rsplit(":", 1)[0]
-    return is_loopback(host)
-
-
 class Client:
     """``shared_memory``: "auto" (default) hands pixels over in shared memory when the daemon is on this
     machine (a loopback or Unix-socket address, and the daemon says it takes segments), and streams them
     otherwise, or from the first call on which the daemon cannot see this client's segments (another
     container or user); True always uses shared memory (errors if it cannot); False always streams.
-    Results are the same either way, bit for bit."""
+    Results are the same either way, bit for bit.
 
-    def __init__(self, address=None, token=None, token_file=None, timeout=None, shared_memory="auto"):
+    ``tls_ca``: a PEM file (the daemon's CA or its self-signed certificate; default
+    ``$SEMANTIC_ENHANCE_TLS_CA``) for a daemon that serves TLS (``serve --tls-cert``); ``tls_server_name``
+    when the certificate names another host than ``address`` does."""
+
+    def __init__(self, address=None, token=None, token_file=None, timeout=None, shared_memory="auto",
+                 tls_ca=None, tls_server_name=None):
         if shared_memory not in (True, False, "auto"):
             raise ValueError("shared_memory is True, False or 'auto', not %r" % (shared_memory,))
         if shared_memory is True and not shm.available():
             raise ValueError("shared memory needs %s (Linux); use shared_memory='auto' or False"
                              % shm.SEGMENT_DIR)
         self.address = resolve_address(address)
-        self.metadata = (("authorization", "Bearer " + resolve_token(token, token_file)),)
+        token = resolve_token(token, token_file)
+        self.metadata = (("authorization", "Bearer " + token),) if token else ()  # never an empty token
         self.timeout = timeout
         self.shared_memory = shared_memory
         self._use_segments = None if shared_memory == "auto" else shared_memory  # None: ask the daemon once
-        self.channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self.channel = open_channel(self.address, resolve_tls_ca(tls_ca), tls_server_name)
         self._calls = {}
         self._kept = shm.KeptSegments()
 
@@ -250,7 +265,7 @@ class Client:
         """``stack``: {"filters": [{"name": "exposure", "values": [0.4]}, ...]} (the JSON progressive writes)."""
         image_header, mask_header = self._headers(image, mask, transfer)
         setup = schema.FiltersSetup(image=image_header, mask=mask_header)
-        json_format.ParseDict(stack, setup.stack, ignore_unknown_fields=True)
+        setup.stack.CopyFrom(stack_message(stack))
         return self.stream("ApplyFilters", setup, image, mask, on_progress)
 
     def score(self, image, transfer=None, on_progress=None):
@@ -264,6 +279,6 @@ def embedded(device="cpu", **daemon_options):
 
     from .transport.server import Daemon
 
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_urlsafe(auth.TOKEN_BYTES)
     daemon = Daemon(port=0, token=token, device=device, **daemon_options).start()
-    return daemon, Client(daemon.address, token=token)
+    return daemon, Client(daemon.address, token=token, tls_ca=daemon_options.get("tls_cert"))

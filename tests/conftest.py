@@ -35,6 +35,21 @@ def stop_daemon(daemon):
     daemon.stop()
 
 
+def self_signed_certificate(directory):
+    """A throwaway self-signed certificate (and key) for localhost, 127.0.0.1 and 0.0.0.0, made with the
+    openssl command (no network, nothing downloaded): returns (cert path, key path)."""
+    cert, key = os.path.join(directory, "daemon.crt"), os.path.join(directory, "daemon.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:0.0.0.0", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    return self_signed_certificate(str(tmp_path_factory.mktemp("tls")))
+
+
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     running = start_daemon(tmp_path_factory.mktemp("daemon"))

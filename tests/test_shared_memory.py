@@ -233,15 +233,16 @@ def test_auto_streams_when_the_daemon_cannot_see_the_segments(daemon, no_leftove
     assert os.listdir(tmp_path) == []
 
 
-def test_a_daemon_on_a_network_address_refuses_shared_memory(photo):
-    server, client = embedded(host="0.0.0.0", allow_remote=True)
+def test_a_daemon_on_a_network_address_refuses_shared_memory(photo, certificate):
+    cert, key = certificate  # a network address needs TLS
+    server, client = embedded(host="0.0.0.0", allow_remote=True, tls_cert=cert, tls_key=key)
     try:
         assert not client.models().shared_memory
         token = dict(client.metadata)["authorization"][len("Bearer "):]
         with pytest.raises(BackendError, match="takes no pixels in shared memory") as caught:
-            Client(client.address, token=token, shared_memory=True).filters(photo, STACK)
+            Client(client.address, token=token, shared_memory=True, tls_ca=cert).filters(photo, STACK)
         assert caught.value.code == "FAILED_PRECONDITION"
-        local = Client("127.0.0.1:" + client.address.rsplit(":", 1)[1], token=token)  # "auto" asks and streams
+        local = Client("127.0.0.1:" + client.address.rsplit(":", 1)[1], token=token, tls_ca=cert)  # "auto" streams
         assert not came_from_a_segment(local.filters(photo, STACK).image)
     finally:
         server.stop(1)

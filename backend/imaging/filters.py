@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from ..jobs import checkpoint
 from .color import luminance
 
 CURVE_STEPS = 8
@@ -202,14 +203,20 @@ FILTERS = {f.name: f for f in (Exposure(), Gamma(), WhiteBalance(), Saturation()
 ORDER = list(FILTERS)  # PIEA's order of the stack
 
 
+MAX_STACK = 64  # filters in one stack: PIEA's stacks have 8; a longer one only holds the worker
+
+
 def parse_stack(stack):
-    """Validate a filter stack given as {"filters": [{"name":..., "values": [...]}, ...]} (or its list).
+    """Validate a filter stack given as {"filters": [{"name":..., "values": [...]}, ...]} (or its list),
+    at most MAX_STACK filters long.
 
     Returns a list of (Filter, values) with values as Python floats. Raises ValueError with a sentence.
     """
     items = stack.get("filters", None) if isinstance(stack, dict) else stack
     if not isinstance(items, list):
         raise ValueError('a filter stack is {"filters": [{"name": ..., "values": [...]}, ...]}')
+    if len(items) > MAX_STACK:
+        raise ValueError("the filter stack has %d filters; at most %d are allowed" % (len(items), MAX_STACK))
     parsed = []
     for item in items:
         name = item.get("name") if isinstance(item, dict) else None
@@ -228,8 +235,10 @@ def stack_to_json(stack):
 
 
 def apply_stack(image, stack):
-    """Apply a parsed stack to a (*, 3, H, W) tensor, in order."""
+    """Apply a parsed stack to a (*, 3, H, W) tensor, in order. Between filters a cancelled job stops
+    (``jobs.checkpoint``): a long stack on a big band takes seconds."""
     for filt, values in stack:
+        checkpoint()
         values = torch.as_tensor(values, dtype=image.dtype, device=image.device)
         image = filt.apply(image, values)
     return image
@@ -240,6 +249,7 @@ def apply_stack_tiled(image, stack, mix=None, rows=64, on_progress=None):
 
     Pointwise filters make bands independent; small bands keep every intermediate in the cache.
     ``mix`` (imaging.mixing.Mix) limits the effect by strength and selection: 0 keeps the original.
+    ``on_progress(fraction)`` is called after every band: it is also where a cancelled job stops.
     """
     height = image.shape[1]
     amount = mix.amount() if mix is not None else None
@@ -250,7 +260,7 @@ def apply_stack_tiled(image, stack, mix=None, rows=64, on_progress=None):
             share = amount if isinstance(amount, float) else amount[:1, start:start + rows]
             result = torch.lerp(band, result, share)
         band.copy_(result)
-        if on_progress and ((start // rows) % 16 == 15 or start + rows >= height):
+        if on_progress:
             on_progress(min(1.0, (start + rows) / height))
     return image
 

@@ -3,7 +3,8 @@
 gRPC handler threads receive and send bytes concurrently; the heavy work runs one job at a time on the
 worker (one model on one GPU or on all CPU cores at once is faster than several fighting over them).
 A job reports progress through ``job.progress(...)``, which is also where it learns that its client
-went away: it then raises ``Cancelled`` and the worker moves on, freeing the device.
+went away: it then raises ``Cancelled`` and the worker moves on, freeing the device. Long loops that
+report no progress (a filter stack on a band) call ``checkpoint()`` between steps for the same effect.
 """
 
 import queue
@@ -25,6 +26,14 @@ class ShuttingDown(Exception):
 
 
 _DONE = object()
+_worker = threading.local()  # the job the current worker thread runs, for ``checkpoint``
+
+
+def checkpoint():
+    """Stop here (raise Cancelled) if the job this thread is running was cancelled; a no-op elsewhere."""
+    job = getattr(_worker, "job", None)
+    if job is not None and job.cancelled.is_set():
+        raise Cancelled()
 
 
 class Job:
@@ -62,6 +71,7 @@ class Job:
 
     def _run(self):
         self.started_at = time.monotonic()
+        _worker.job = self
         try:
             if self.cancelled.is_set():
                 raise Cancelled()
@@ -72,6 +82,7 @@ class Job:
             self.trace = traceback.format_exc()
             self.error = error.with_traceback(None)
         finally:
+            _worker.job = None
             self.work = None  # what it held (a layer, a client's shared memory) goes now, not at a later GC
             self.finished.set()
             self.events.put(_DONE)

@@ -8,6 +8,11 @@ segment the client made for it, which the client then reads in place. The client
 every segment; the daemon creates none, so a call that fails or is cancelled leaves nothing of the
 daemon's behind. Linux only (/dev/shm); elsewhere clients stream.
 
+A client killed before it could unlink (while writing its layer, or holding a ``shared_array``)
+would leave its segments behind, so leaks heal themselves: every segment's name carries its
+creator's PID (and PID namespace), and the daemon sweeps, at start and every few seconds, the
+segments of this user whose creator is no longer alive (``sweep_dead_segments``).
+
 Daemon side: ``SharedPixels`` (reads like ``wire.Receiver``). Client side: ``CallSegments``.
 Depends on numpy, ``schema`` and ``wire``.
 """
@@ -29,6 +34,50 @@ NAME_PREFIX = "semantic-enhance-"
 # (another machine, container or user, or a daemon on a network address): an "auto" client then streams
 UNUSABLE_KEY = "semantic-enhance-shared-memory"
 _NAME = re.compile(r"(?!\.)[A-Za-z0-9._-]{1,200}")
+_SWEEPABLE = re.compile(re.escape(NAME_PREFIX) + r"([0-9a-f]+)-([0-9]+)-[0-9a-f]{32}")
+
+
+def _pid_namespace():
+    """This process's PID namespace (an inode number), so that PIDs in names are only read by their peers."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_dead_segments(directory=None):
+    """Unlink the segments of this user whose creating client (same PID namespace) is no longer alive;
+    returns their names. Names without a creator PID (other programs', hand-made ones) are never touched."""
+    directory = directory or SEGMENT_DIR
+    namespace = "%x" % _pid_namespace()
+    swept = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return swept
+    for name in names:
+        match = _SWEEPABLE.fullmatch(name)
+        if not match or match.group(1) != namespace or _alive(int(match.group(2))):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+                os.unlink(path)
+                swept.append(name)
+        except OSError:
+            pass
+    return swept
 _POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # map every page at once: one call instead of a fault per page
 
 
@@ -56,7 +105,8 @@ def _open(segment, expected_bytes, itemsize, what, writable):
     if segment.offset % itemsize:
         raise wire.WireError("INVALID_ARGUMENT", "the %s starts at offset %d of segment '%s', which is not a "
                              "multiple of its sample size (%d bytes)" % (what, segment.offset, name, itemsize))
-    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+    # O_NONBLOCK: a FIFO (or device) under that name must not block this thread before the check below
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         descriptor = os.open(os.path.join(SEGMENT_DIR, name), flags)
     except FileNotFoundError:
@@ -171,9 +221,10 @@ class SharedPixels:
                               "never writes over the original; make another segment for the result"
                               % self.header.result_shared_memory.name)
 
-    def rows(self, band_rows):
-        """The image in bands of at most ``band_rows`` rows (all there already: nothing to wait for)."""
-        for start in range(0, self.header.height, band_rows):
+    def rows(self, band_rows, start=0, **waiting):
+        """The image in bands of at most ``band_rows`` rows from row ``start`` (all there already: nothing
+        to wait for, so ``waiting`` options do not apply)."""
+        for start in range(start, self.header.height, band_rows):
             band = self.image[start:start + band_rows]
             wire.check_finite(band, "image")
             yield band
@@ -213,7 +264,7 @@ class SharedPixels:
 
 def _create_segment():
     """A new, empty segment (mode 0600, a random name that cannot be guessed): (name, path, descriptor)."""
-    name = NAME_PREFIX + secrets.token_hex(16)
+    name = "%s%x-%d-%s" % (NAME_PREFIX, _pid_namespace(), os.getpid(), secrets.token_hex(16))  # see sweep_dead_segments
     path = os.path.join(SEGMENT_DIR, name)
     return name, path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 

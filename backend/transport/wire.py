@@ -6,6 +6,7 @@ slice of that memory and receiving fills one preallocated buffer (no concatenati
 """
 
 import threading
+import time
 
 import numpy as np
 
@@ -17,6 +18,15 @@ SAMPLE_TYPES = {np.dtype(np.uint8): schema.U8, np.dtype(np.uint16): schema.U16, 
 SAMPLE_NAMES = {schema.U8: "u8", schema.U16: "u16", schema.F32: "f32"}
 DEFAULT_MAX_PIXELS = 120_000_000  # 120 MP: a 24 MP layer with room to spare; 100000x100000 is refused
 STALL_SECONDS = 60.0  # an upload that sends nothing for this long is given up
+
+
+class UploadBehind(Exception):
+    """Raised in the worker when the next band of a streamed upload has not arrived in time: the worker
+    is handed back, and the rest of the work waits until the upload is complete (``row``: where to go on)."""
+
+    def __init__(self, row):
+        super().__init__("the upload fell behind at row %d" % row)
+        self.row = row
 
 
 class WireError(Exception):
@@ -216,24 +226,46 @@ class Receiver:
         image = np.frombuffer(self.buffer, DTYPES[self.header.sample_type], h * w * self.header.channels)
         return image.reshape(h, w, self.header.channels)
 
-    def rows(self, band_rows, stall_seconds=STALL_SECONDS):
-        """Yield the image as (rows, W, C) bands of at most ``band_rows`` rows, each as soon as it has
-        arrived, while another thread feeds and then calls ``end``. Streaming pointwise work this way
-        overlaps upload, work and download. Raises what broke the stream, or WireError when it was
-        truncated or stalled."""
+    def _stalled(self, seconds):
+        return WireError("DEADLINE_EXCEEDED", "the upload stalled: no pixel bytes arrived for %.0f s" % seconds)
+
+    def wait_for(self, count, stall_seconds=STALL_SECONDS):
+        """Block until at least ``count`` bytes are in (or the stream broke off, ended short or stalled)."""
+        with self._arrival:
+            while self.error is None and self.filled < count:
+                if self._ended:
+                    raise self._truncated()
+                if not self._arrival.wait(stall_seconds):
+                    raise self._stalled(stall_seconds)
+            if self.error is not None:
+                raise self.error
+
+    def wait_ended(self, seconds):
+        """True once the feeding thread has called ``end`` (waiting up to ``seconds``)."""
+        with self._arrival:
+            return self._arrival.wait_for(lambda: self._ended, seconds)
+
+    def rows(self, band_rows, stall_seconds=STALL_SECONDS, start=0, behind_after=None):
+        """Yield the image as (rows, W, C) bands of at most ``band_rows`` rows from row ``start``, each as
+        soon as it has arrived, while another thread feeds and then calls ``end``. Streaming pointwise work
+        this way overlaps upload, work and download. Raises what broke the stream, or WireError when it was
+        truncated or stalled; with ``behind_after`` (seconds), UploadBehind when a band is not complete that
+        long after it was asked for (the worker is not held by a slow upload)."""
         image = self._image()
         height = image.shape[0]
         row_bytes = image[0].nbytes
-        start = 0
         while start < height:
             stop = min(height, start + band_rows)
             with self._arrival:
+                give_up = None if behind_after is None else time.monotonic() + behind_after
                 while self.error is None and self.filled < stop * row_bytes:
                     if self._ended:
                         raise self._truncated()
-                    if not self._arrival.wait(stall_seconds):
-                        raise WireError("DEADLINE_EXCEEDED", "the upload stalled: no pixel bytes arrived for %.0f s"
-                                        % stall_seconds)
+                    wait = stall_seconds if give_up is None else give_up - time.monotonic()
+                    if wait <= 0 or not self._arrival.wait(wait):
+                        if give_up is not None:
+                            raise UploadBehind(start)
+                        raise self._stalled(stall_seconds)
                 if self.error is not None:
                     raise self.error
             band = image[start:stop]
