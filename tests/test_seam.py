@@ -256,3 +256,19 @@ def test_crop_boxes_rank_round_and_fit_an_aspect_ratio():
     assert pixels["width"] == pixels["height"] == 200 and pixels["x"] == 200
     with pytest.raises(ValueError, match="a crop box lies inside the image"):
         CropBox(0.8, 0.0, 0.5, 0.5)
+
+
+def test_the_client_and_the_cli_client_commands_load_neither_torch_nor_the_server():
+    """`semantic-enhance models` and a batch script's `from backend.client import Client` stay light: what
+    they import is measured by training/bench/startup.py, what they must not import is checked here."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, backend.client, backend.cli as cli\n"
+             "cli.main(['models', '--addr', '127.0.0.1:1', '--token-file', '/dev/null'])\n"
+             "print(sorted(m for m in ('torch', 'backend.transport.server', 'backend.models', 'backend.jobs') "
+             "if m in sys.modules))\n")
+    run = subprocess.run([sys.executable, "-c", probe], cwd=os.path.join(HERE, os.pardir), capture_output=True,
+                         text=True, timeout=60)
+    assert run.stdout.strip().splitlines()[-1] == "[]", run.stdout + run.stderr
+    assert "cannot reach the Semantic Enhance daemon" in run.stderr
