@@ -38,16 +38,26 @@ def downscale(image, max_side=NETWORK_SIDE):
 def box_mean(x, radius):
     """Mean over a (2r+1)^2 window with the window shrunk at the borders (counts divided out).
 
-    Wide windows (the adjustment map's guided filter) go as a row pass then a column pass: a window clipped
-    by the border is still a product of two intervals, so the result is the same, in O(r) instead of O(r^2)
-    a pixel. The small windows of the colour-map fit keep the single pass they were tuned with."""
+    Wide windows (the adjustment map's guided filter) go as a row pass then a column pass of running sums:
+    a window clipped by the border is still a product of two intervals, so the result is the same, in O(1)
+    instead of O(r^2) a pixel. The small windows of the colour-map fit keep the single pass they were
+    tuned with."""
     if radius <= 0:
         return x
     if radius <= 2:
         return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
-    side = 2 * radius + 1
-    rows = F.avg_pool2d(x, (1, side), stride=1, padding=(0, radius), count_include_pad=False)
-    return F.avg_pool2d(rows, (side, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+    return _box_mean_1d(_box_mean_1d(x, radius, -1), radius, -2)
+
+
+def _box_mean_1d(x, radius, dim):
+    """Means over [i - r, i + r] along ``dim`` (clipped at the ends) from running sums: O(1) a sample."""
+    n = x.shape[dim]
+    sums = torch.cat([torch.zeros_like(x.narrow(dim, 0, 1)), torch.cumsum(x, dim)], dim)
+    index = torch.arange(n, device=x.device)
+    high, low = (index + radius + 1).clamp(max=n), (index - radius).clamp(min=0)
+    shape = [1] * x.dim()
+    shape[dim] = n
+    return (sums.index_select(dim, high) - sums.index_select(dim, low)) / (high - low).to(x.dtype).view(shape)
 
 
 def _solve_affine(cov_ii, cov_ip, mean_i, mean_p, eps, prior):
