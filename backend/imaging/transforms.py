@@ -113,10 +113,11 @@ def _mixed_band(low, index, start, stop, k, per_preset, colours, user_map=None):
     return mixed
 
 
-def _premixed(low, k, per_preset, image, rows=8):
-    """The presets mixed by the guided map on a copy of ``image`` with the long side MIX_SIDE: (per_preset,
-    Hm, Wm) coefficient maps, which are then sliced bilinearly to full resolution like a single preset."""
-    medium = upsample.downscale(image, MIX_SIDE)[0]
+def _premixed(low, k, per_preset, image, rows=16):
+    """The presets mixed by the guided map on a box-averaged copy of ``image`` with the long side at most
+    MIX_SIDE: (per_preset, Hm, Wm) coefficient maps, then sliced to full resolution like a single preset."""
+    factor = -(-max(image.shape[1:]) // MIX_SIDE)
+    medium = torch.nn.functional.avg_pool2d(image.unsqueeze(0), factor, ceil_mode=True)[0]
     height, width = medium.shape[1:]
     index = (upsample._source_index(height, low.shape[1], low.device),
              upsample._source_index(width, low.shape[2], low.device))
