@@ -45,6 +45,7 @@ class ColourTransformMaps:
     adjustment_map: torch.Tensor = None
     guide: torch.Tensor = None
     edge_radius: int = None
+    _guided: tuple = None  # (radius, coefficients) of the map's guided filter, fitted once at low resolution
 
     def __post_init__(self):
         if self.basis not in TERMS:
@@ -58,6 +59,12 @@ class ColourTransformMaps:
     def radius(self):
         return mixing.EDGE_RADIUS if self.edge_radius is None else self.edge_radius
 
+    def guided_map(self):
+        """The map's guided-filter coefficients (1, 4K, h, w): low-resolution work, so ``predict`` calls it."""
+        if self._guided is None or self._guided[0] != self.radius:
+            self._guided = (self.radius, mixing.guided_map(self.guide, self.adjustment_map, self.radius))
+        return self._guided[1]
+
     @property
     def k(self):
         return self.coefficients.shape[1] // (3 * TERMS[self.basis])
@@ -65,7 +72,7 @@ class ColourTransformMaps:
     def full_resolution_map(self, image):
         """The adjustment map (K, H, W) as it is applied to ``image`` (3, H, W), for returning it."""
         if self.radius > 0:
-            return mixing.edge_aware_upsample(self.guide, self.adjustment_map, image, self.radius)
+            return mixing.evaluate_map(self.guided_map(), image)
         height, width = image.shape[1:]
         return upsample.upsample_bilinear(self.adjustment_map.unsqueeze(0), height, width)[0]
 
@@ -145,7 +152,7 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
     if k > 1 and mix.user_map is not None:
         weights_from = "user"
     elif k > 1 and maps.radius > 0:
-        parts.append(mixing.guided_map(maps.guide, maps.adjustment_map, maps.radius)[0])
+        parts.append(maps.guided_map()[0])
         weights_from = "guided"
         if max(height, width) > MIX_SIDE:  # a big layer: mix at MIX_SIDE, then slice one preset's worth
             parts, k = [_premixed(torch.cat(parts), k, per_preset, image)], 1

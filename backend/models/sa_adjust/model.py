@@ -30,8 +30,11 @@ def predict_maps(net, view):
     """The network on the low-resolution view -> ColourTransformMaps (K presets and the predicted map)."""
     outputs, probabilities = predict_low_res(net, view.features, view.rgb)
     presets = [upsample.fit_local_affine(view.rgb, out.unsqueeze(0)).cpu() for out in outputs]
-    return transforms.ColourTransformMaps(torch.cat(presets, dim=1), adjustment_map=(
+    maps = transforms.ColourTransformMaps(torch.cat(presets, dim=1), adjustment_map=(
         probabilities.cpu() if probabilities is not None else None), guide=view.rgb.cpu())
+    if maps.k > 1 and maps.radius > 0:
+        maps.guided_map()  # the edge-aware map's filter is fitted here, at low resolution
+    return maps
 
 
 def render(rgb, maps, mix, brush=False, on_progress=None):
