@@ -36,7 +36,11 @@ def test_16bit_precision_survives_a_float_trip():
     assert len(np.unique(pixels.encode(layer.rgb * 1.0, layer)[0, :, 0])) == 65536
 
 
-def test_blend_follows_a_soft_mask():
+def test_blend_follows_a_soft_mask_and_the_strength():
+    from backend.imaging.mixing import Mix
+
     original, adjusted = torch.zeros(3, 1, 3), torch.ones(3, 1, 3)
     mask = torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 3)
-    assert pixels.blend(original, adjusted, mask)[2, 0].tolist() == [0.0, 0.5, 1.0]
+    assert Mix(selection=mask).blend(original, adjusted)[2, 0].tolist() == [0.0, 0.5, 1.0]
+    assert Mix(strength=0.5, selection=mask).blend(original, adjusted)[2, 0].tolist() == [0.0, 0.25, 0.5]
+    assert Mix().blend(original, adjusted) is adjusted

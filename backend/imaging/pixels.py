@@ -110,13 +110,6 @@ def decode_mask(mask):
     return to_unit_float(mask).clamp_(0.0, 1.0)
 
 
-def blend(original, adjusted, mask):
-    """Where the selection (1, H, W) is 1 take the adjusted pixels, where 0 the original; soft edges mix."""
-    if mask is None:
-        return adjusted
-    return torch.lerp(original, adjusted, mask[:1])
-
-
 def quantise_map(values):
     """A soft map (H, W) in [0, 1] -> uint8 (H, W), for returning adjustment maps as channels."""
     return values.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
