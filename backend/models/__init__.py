@@ -9,7 +9,7 @@ package and one line in ``_MODULES``.
 import importlib
 
 from .base import Model, ModelNotInstalled, Outcome, OutputImage, View  # noqa: F401  (the models' API)
-from .request import CropOptions, Request  # noqa: F401
+from .request import CropOptions, Request, RequestError  # noqa: F401
 
 _MODULES = ["backend.models.filters", "backend.models.sa_adjust", "backend.models.planned"]
 _REGISTRY = {}

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import styles as style_registry
 from ..imaging import mixing, pixels, upsample
-from .request import ADJUSTMENT_MAP, CropOptions, Request, SELECTION  # noqa: F401  (the models' API)
+from .request import ADJUSTMENT_MAP, CropOptions, Request, RequestError, SELECTION  # noqa: F401  (the models' API)
 
 
 class ModelNotInstalled(Exception):
@@ -153,7 +153,7 @@ class Model:
         if request.mask is not None and request.mask_role == SELECTION:
             selection = pixels.decode_mask(request.mask)[:1]
             if tuple(selection.shape[1:]) != (layer.height, layer.width):
-                raise ValueError("the selection is %dx%d but the layer is %dx%d"
+                raise RequestError("the selection is %dx%d but the layer is %dx%d"
                                  % (selection.shape[2], selection.shape[1], layer.width, layer.height))
         return mixing.Mix(strength=request.strength, selection=selection)
 

@@ -12,6 +12,10 @@ import numpy as np
 SELECTION, ADJUSTMENT_MAP = "selection", "adjustment-map"   # what a mask means
 
 
+class RequestError(ValueError):
+    """A request that only its pixels show to be wrong (a sentence for the client, INVALID_ARGUMENT)."""
+
+
 @dataclass
 class CropOptions:
     count: int = 5          # ranked boxes wanted

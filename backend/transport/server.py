@@ -337,7 +337,7 @@ class Service:
             model.ensure_loaded(self.device)
             try:
                 return model.run(request, self.device)
-            except ValueError as error:  # what only the pixels can tell (a mask of the wrong size)
+            except models.RequestError as error:  # what only the pixels can tell
                 raise Refused("INVALID_ARGUMENT", str(error))
         return work
 
