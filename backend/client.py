@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import grpc
 import numpy as np
-from google.protobuf import json_format
 
 from .transport import auth, schema, wire
 from .transport import shared_memory as shm
@@ -51,12 +50,16 @@ class Result:
         return json.loads(self.summary.parameters_json or "{}")
 
     def summary_dict(self):
+        from google.protobuf import json_format  # here, not at import: `models` starts faster without it
+
         return json_format.MessageToDict(self.summary, preserving_proto_field_name=True)
 
 
 def stack_message(stack):
     """A filter stack ({"filters": [{"name": ..., "values": [...]}, ...]}) as its message; BackendError
     (INVALID_ARGUMENT, one sentence) when its shape is wrong. The daemon checks names and values."""
+    from google.protobuf import json_format
+
     message = schema.FiltersSetup().stack
     try:
         json_format.ParseDict(stack, message, ignore_unknown_fields=True)

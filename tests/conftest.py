@@ -1,6 +1,7 @@
 """Shared fixtures: real photographs that pip installs anyway, and a real daemon on loopback."""
 
 import os
+import subprocess
 
 import numpy as np
 import pytest
