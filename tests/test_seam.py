@@ -33,6 +33,7 @@ def run(model, kind, setup, image, mask=None):
 
 
 @installed
+@pytest.mark.slow
 def test_sa_adjust_and_filters_through_the_seam_give_the_pre_seam_outputs(photo, coffee, monkeypatch):
     """With the edge-aware map switched off (the one change made on purpose), every product path gives what
     the code before the seam gave on the bundled photos (tests/data: crops of its outputs, made by it)."""
@@ -115,6 +116,7 @@ def test_the_style_registry_is_the_one_list():
 
 
 @installed
+@pytest.mark.slow
 def test_preset_names_say_where_each_preset_applies():
     """Each name is checked on the shipped weights: the "subject" channel of the predicted map is the one
     that follows the salient foreground of the photos, "sky" the sky, "vegetation" the vegetation."""
