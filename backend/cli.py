@@ -122,7 +122,7 @@ def cmd_serve(args):
                         tls_key=args.tls_key, stall_seconds=args.stall_seconds, sweep_seconds=args.sweep_seconds,
                         max_request_bytes=args.max_request_mib << 20).start()
     except (ValueError, OSError, RuntimeError, auth.TokenError) as error:
-        raise UsageError("semantic-enhance serve: %s" % error)
+        raise UsageError("serve: %s" % error)
     print("semantic-enhance daemon listening on %s (device %s, %s, token in %s)"
           % (daemon.address, device, "TLS" if daemon.tls else "plain", args.token_file or auth.default_token_file()),
           flush=True)
