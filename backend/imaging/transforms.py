@@ -104,7 +104,7 @@ def _mixed_band(low, index, start, stop, k, per_preset, colours, user_map=None):
     """Rows [start, stop) of the presets' coefficient maps ``low`` (K * per_preset [+ 4K guided], h, w),
     sliced to the grid of ``index`` and mixed per pixel by the user's map or by the guided adjustment
     map evaluated on ``colours`` (3, N, W) -> (N, per_preset, W)."""
-    sliced = upsample._bilinear_band(low, *index, start, stop)  # (N, channels, W)
+    sliced = upsample.bilinear_band(low, *index, start, stop)  # (N, channels, W)
     coefficients = sliced[:, :k * per_preset]
     if k == 1:
         return coefficients
@@ -126,8 +126,7 @@ def _premixed(low, k, per_preset, image, rows=16):
     factor = -(-max(image.shape[1:]) // MIX_SIDE)
     medium = torch.nn.functional.avg_pool2d(image.unsqueeze(0), factor, ceil_mode=True)[0]
     height, width = medium.shape[1:]
-    index = (upsample._source_index(height, low.shape[1], low.device),
-             upsample._source_index(width, low.shape[2], low.device))
+    index = upsample.grid_index(height, width, low)
     out = torch.empty(height, per_preset, width)
     for start in range(0, height, rows):
         stop = min(height, start + rows)
@@ -166,8 +165,7 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
         parts = [(coefficients[0].view(-1, per_preset, *weights.shape[-2:]) * weights.unsqueeze(1)).sum(0)]
         k = 1
     low = torch.cat(parts) if len(parts) > 1 else parts[0]
-    index = (upsample._source_index(height, low.shape[1], low.device),
-             upsample._source_index(width, low.shape[2], low.device))
+    index = upsample.grid_index(height, width, low)
     rows = max(8, rows * per_preset // low.shape[0])  # many channels: fewer rows, the band stays in cache
     out = torch.empty_like(image) if out is None else out
     for start in range(0, height, rows):

@@ -110,7 +110,7 @@ def fit_local_affine(low_in, low_out, radius=2, eps=1e-3, prior="global"):
     return box_mean(coeffs, radius)  # average the overlapping windows, as the guided filter does
 
 
-def _source_index(out_size, in_size, device):
+def source_index(out_size, in_size, device):
     """Bilinear source positions (half-pixel centres, like align_corners=False) as (lo, hi, weight)."""
     pos = (torch.arange(out_size, dtype=torch.float32, device=device) + 0.5) * (in_size / out_size) - 0.5
     pos = pos.clamp(0, in_size - 1)
@@ -119,10 +119,10 @@ def _source_index(out_size, in_size, device):
     return lo, hi, (pos - lo).unsqueeze(0)
 
 
-def _bilinear_band(maps, y_index, x_index, start, stop):
+def bilinear_band(maps, y_index, x_index, start, stop):
     """Rows [start, stop) of ``maps`` (C, h, w) bilinearly resized, laid out (band, C, width).
 
-    y_index, x_index: ``_source_index`` of the full height and width (computed once per image).
+    y_index, x_index: ``source_index`` of the full height and width (computed once per image).
 
     Shaped for speed in plain torch: the few low-res rows the band needs are widened first, at low
     height (whole columns picked by ``index_select`` on a 2-D view, then lerped), and all the band's
@@ -142,11 +142,14 @@ def _bilinear_band(maps, y_index, x_index, start, stop):
     return (rows @ wide.view(last - first, -1)).view(stop - start, channels, -1)
 
 
+def grid_index(height, width, maps):
+    """``source_index`` of both axes, for slicing ``maps`` (..., h, w) to (height, width) band by band."""
+    return source_index(height, maps.shape[-2], maps.device), source_index(width, maps.shape[-1], maps.device)
+
+
 def bilinear_rows(maps, height, width, start, stop):
     """Rows [start, stop) of ``maps`` (1, C, h, w) bilinearly resized to (height, width): (C, stop-start, width)."""
-    _, _, h, w = maps.shape
-    index = _source_index(height, h, maps.device), _source_index(width, w, maps.device)
-    return _bilinear_band(maps[0], *index, start, stop).transpose(0, 1)
+    return bilinear_band(maps[0], *grid_index(height, width, maps), start, stop).transpose(0, 1)
 
 
 def upsample_bilinear(maps, height, width):

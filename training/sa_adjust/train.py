@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from backend.models import sa_adjust as sa
 from backend import styles as style_registry
+from backend.imaging import color
 from backend.models.backbones.efficientnet import PYRAMID_CHANNELS, load_efficientnet_lite0
 
 VARIANTS = {
@@ -153,7 +154,7 @@ class GlobalQuadratic(sa.LastStageOwner):
 
     def transform(self, features, lab):
         """lab (N, P, 3) network units -> (N, P, 3)."""
-        basis = sa.color.quadratic_lab_basis(lab.transpose(1, 2).unsqueeze(-1)).squeeze(-1)  # (N, 10, P)
+        basis = color.quadratic_lab_basis(lab.transpose(1, 2).unsqueeze(-1)).squeeze(-1)  # (N, 10, P)
         return torch.einsum("nij,njp->npi", self.matrix(features), basis)
 
 

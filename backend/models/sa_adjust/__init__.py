@@ -6,6 +6,8 @@
 Training lives in ``training/sa_adjust/``; the styles and their presets in ``backend/styles.py``.
 """
 
-from .network import *  # noqa: F401,F403  (the network's API, for the trainers)
-from .network import COLOUR_LEVEL, PARSE_CLASSES, RENET_LEVEL, TUNED_FROM_LEVEL  # noqa: F401
+# the network's API, for the trainers and the evaluation
+from .network import (COLOUR_LEVEL, LAB_UNIT, PARSE_CLASSES, RENET_LEVEL, TUNED_FROM_LEVEL,  # noqa: F401
+                      LastStageOwner, ReNet, SAAdjustNet, backbone_pyramid, forward_pixels, network_lab,
+                      pixel_grid, predict_low_res, rgb_from_network_lab, sample)
 from .model import STYLES, SAAdjust, adjust, predict_maps, render, weights_name  # noqa: F401
