@@ -18,7 +18,7 @@ class UsageError(Exception):
     """A command that cannot go on; the message is one sentence (exit code 2)."""
 
 
-def _add_client_flags(parser):
+def _add_client_flags(parser, writes=True):
     parser.add_argument("--addr", help="daemon address, host:port or unix:PATH (default: $SEMANTIC_ENHANCE_ADDR "
                                        "or 127.0.0.1:%d)" % auth.DEFAULT_PORT)
     parser.add_argument("--token-file", help="token file (default: $SEMANTIC_ENHANCE_TOKEN_FILE or %s)"
@@ -28,7 +28,8 @@ def _add_client_flags(parser):
     parser.add_argument("--embedded", action="store_true",
                         help="start a private daemon in this process instead of talking to a running one")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
+    if writes:  # only commands that write files can overwrite one
+        parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
 
 
 def _connect(args):
@@ -269,7 +270,7 @@ def build_parser():
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="what the running daemon hosts")
-    _add_client_flags(p)
+    _add_client_flags(p, writes=False)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("adjust", help="learned semantic style (sa-adjust, fcn-stylize)")
