@@ -1,7 +1,7 @@
 """Soak: 8 concurrent clients against a real daemon for a few minutes, mixed adjust / filters on 12-MP layers.
 
 Not a test: a benchmark that shows the daemon stays up, answers every client, and gives its memory back.
-It starts `semantic-enhance serve` as its own process (or uses ``--addr``), measures each operation alone
+It starts `semantic-enhance serve` as its own process (backend.spawn), measures each operation alone
 first (the reference, same run), then lets N client processes loop over random operations until the
 time is up. Prints per-operation p50/p95 latency (and p50 as a ratio to the operation alone), throughput,
 every refusal by status code, and the daemon's resident memory before, at peak (VmHWM) and after.
@@ -11,17 +11,14 @@ every refusal by status code, and the daemon's resident memory before, at peak (
 
 import argparse
 import multiprocessing
-import os
-import re
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 
 import numpy as np
 
-STYLES = ("foreground-pop-out", "local-xpro", "watercolor")
+from backend.spawn import spawn_daemon
+from backend.styles import LOCAL as STYLES
 STACKS = ({"filters": [{"name": "exposure", "values": [0.4]}, {"name": "contrast", "values": [0.3]}]},
           {"filters": [{"name": "saturation", "values": [0.5]}, {"name": "gamma", "values": [1.2]}]},
           {"filters": [{"name": "tone", "values": [1, 1.2, 1.3, 1.2, 1, 0.9, 0.9, 1]}]})
@@ -78,19 +75,6 @@ def rss_kib(pid, field="VmRSS"):
     return 0
 
 
-def start_daemon(directory):
-    token_file = os.path.join(directory, "token")
-    process = subprocess.Popen([sys.executable, "-m", "backend.cli", "serve", "--port", "0", "--device", "cpu",
-                                "--token-file", token_file], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    for line in process.stdout:
-        match = re.search(r"listening on (\S+)", line)
-        if match:
-            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # keep draining
-            return process, match.group(1), token_file
-    raise SystemExit("the daemon did not start")
-
-
 def percentile(values, q):
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -106,8 +90,8 @@ def main(argv=None):
 
     from backend.client import Client
 
-    directory = tempfile.mkdtemp(prefix="soak-")
-    process, address, token_file = start_daemon(directory)
+    daemon = spawn_daemon(tempfile.mkdtemp(prefix="soak-"))
+    process, address, token_file = daemon.process, daemon.address, daemon.token_file
     try:
         client = Client(address, token_file=token_file, shared_memory=False if args.stream else "auto")
         image = layer(args.megapixels, 0)
@@ -150,8 +134,7 @@ def main(argv=None):
         rss_peak = rss_kib(process.pid, "VmHWM")
         alive = process.poll() is None
     finally:
-        process.terminate()
-        process.wait(30)
+        daemon.stop(30)
 
     rows = []
     for name in ("adjust", "filters"):
