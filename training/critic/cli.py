@@ -1,6 +1,6 @@
 """The critic's sub-commands, registered on ``semantic-enhance train`` and ``eval``.
 
-    semantic-enhance train critic [--steps 3000] [--seed 0] [--views 4] [--degraded 6] [--out FILE]
+    semantic-enhance train critic [--steps 3000] [--seed 0] [--views 8] [--degraded 10] [--out FILE]
     semantic-enhance eval critic [--split val|test|both]
 
 Features of the corpus views are cached in ``.cache/train/critic`` (the first run spends minutes on
@@ -20,8 +20,8 @@ def register_train(models):
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     p.add_argument("--rank-weight", type=float, default=DEFAULTS["rank_weight"],
                    help="weight of the clean-above-degraded hinge next to the EMD loss")
-    p.add_argument("--views", type=int, default=4, help="views per training photo: the whole photo and random crops")
-    p.add_argument("--degraded", type=int, default=6, help="degraded copies per view")
+    p.add_argument("--views", type=int, default=8, help="views per training photo: the whole photo and random crops")
+    p.add_argument("--degraded", type=int, default=10, help="degraded copies per view")
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--out", help="weights file (default: the shipped backend/weights/aesthetic-critic.safetensors, "
                                  "recorded in the manifest)")
@@ -95,4 +95,14 @@ def run_eval_critic(args):
         results[split] = evaluate.evaluate(head, data.build(split, evaluation=True, root=_root(args)))
         print(evaluate.format_result(split, results[split]))
     if not args.weights:
-        weights.update_metrics(WEIGHTS, _metrics(results))
+        import numpy as np
+        from training.data.cues import load_rgb
+
+        metrics = _metrics(results)
+        photo_id, path = data.corpus_photos("test", _root(args))[0]
+        image = np.ascontiguousarray(load_rgb(path))
+        seconds, value = evaluate.time_score(image)
+        print("score time: %.3f s for one %d x %d photo (%s, score %.2f), median of 5, on %s"
+              % (seconds, image.shape[1], image.shape[0], photo_id, value, "cpu"))
+        metrics["score_seconds_%dmp" % round(image.shape[0] * image.shape[1] / 1e6)] = round(seconds, 3)
+        weights.update_metrics(WEIGHTS, metrics)

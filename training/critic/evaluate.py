@@ -46,3 +46,22 @@ def format_result(split, result):
                  result["spearman_pooled"], result["clean_mean_score"], result["degraded_mean_score"])]
     lines.append("  by kind: " + ", ".join("%s %.2f (%d)" % (k, a, n) for k, (a, n) in result["by_kind"].items()))
     return "\n".join(lines)
+
+
+def time_score(image, repeats=5):
+    """Median seconds of one ``score`` request in process (decode, downscale, backbone, head), the feature
+    cache cleared each time so every run pays the backbone pass; the model loaded and warmed first."""
+    import time
+
+    from backend import models
+    from backend.models.backbones.cache import DEFAULT_CACHE
+
+    critic = models.get("critic")
+    critic.ensure_loaded("cpu")
+    times = []
+    for _ in range(repeats + 1):
+        DEFAULT_CACHE.clear()
+        started = time.perf_counter()
+        outcome = critic.run(models.Request(kind="score", image=image))
+        times.append(time.perf_counter() - started)
+    return float(np.median(times[1:])), outcome.scores[0]["value"]

@@ -14,7 +14,7 @@ from backend.models.critic.network import STRIDES
 
 from .degrade import DEGRADE_VERSION, target_distribution
 
-DEFAULTS = {"steps": 3000, "lr": 1e-3, "rank_weight": 0.5, "margin": 2.0, "batch_views": 32, "dropout": 0.5,
+DEFAULTS = {"steps": 3000, "lr": 3e-4, "rank_weight": 1.0, "margin": 2.0, "batch_views": 32, "dropout": 0.5,
             "weight_decay": 1e-4}
 
 
