@@ -10,7 +10,7 @@ backbone passes; later runs seconds). Heavy imports happen inside the commands.
 import os
 import time
 
-from training.critic.train import DEFAULTS
+from training.critic.recipe import DEFAULTS, DEGRADED, VIEWS
 
 
 def register_train(models):
@@ -20,8 +20,8 @@ def register_train(models):
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     p.add_argument("--rank-weight", type=float, default=DEFAULTS["rank_weight"],
                    help="weight of the clean-above-degraded hinge next to the EMD loss")
-    p.add_argument("--views", type=int, default=8, help="views per training photo: the whole photo and random crops")
-    p.add_argument("--degraded", type=int, default=10, help="degraded copies per view")
+    p.add_argument("--views", type=int, default=VIEWS, help="views per training photo: the whole photo and random crops")
+    p.add_argument("--degraded", type=int, default=DEGRADED, help="degraded copies per view")
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--out", help="weights file (default: the shipped backend/weights/aesthetic-critic.safetensors, "
                                  "recorded in the manifest)")

@@ -13,9 +13,7 @@ from backend.models.critic import CRITIC_SIDE, CriticHead, emd_loss, mean_score
 from backend.models.critic.network import STRIDES
 
 from .degrade import DEGRADE_VERSION, target_distribution
-
-DEFAULTS = {"steps": 3000, "lr": 3e-4, "rank_weight": 1.0, "margin": 2.0, "batch_views": 32, "dropout": 0.5,
-            "weight_decay": 1e-4}
+from .recipe import DEFAULTS
 
 
 def view_rows(data):
