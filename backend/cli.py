@@ -219,9 +219,15 @@ def cmd_filters(args):
 
 
 def cmd_score(args):
-    result = _connect(args).score(_read(args.input), on_progress=_progress(args))
-    for score in result.summary.scores:
-        print("%s: %.3f" % (score.name, score.value))
+    _check_outputs(args, others=[args.json])
+    result = _connect(args).score(_read(args.input, args), on_progress=_progress(args))
+    scores = [{"name": score.name, "value": round(score.value, 4),
+               "distribution": [round(p, 6) for p in score.distribution]} for score in result.summary.scores]
+    text = json.dumps({"scores": scores}, indent=2)
+    if args.json:
+        with open(args.json, "w") as handle:
+            handle.write(text + "\n")
+    print(text)
 
 
 def cmd_install_gimp_plugin(args):
@@ -318,8 +324,9 @@ def build_parser():
     _add_client_flags(p)
     p.set_defaults(func=cmd_filters)
 
-    p = sub.add_parser("score", help="aesthetic scores")
+    p = sub.add_parser("score", help="aesthetic scores: {\"scores\": [{name, value, distribution}]}")
     p.add_argument("input")
+    p.add_argument("--json", help="also write the scores to this JSON file")
     _add_client_flags(p)
     p.set_defaults(func=cmd_score)
 

@@ -146,7 +146,7 @@ def test_unknown_model_unknown_filter_and_models_not_installed(daemon, photo):
         client.filters(photo, {"filters": [{"name": "blur", "values": [1]}]})
     from backend import models
     for call, model_id in [(lambda: client.enhance(photo), "enhancegan"), (lambda: client.crop(photo), "enhancegan"),
-                           (lambda: client.progressive(photo), "progressive"), (lambda: client.score(photo), "progressive")]:
+                           (lambda: client.progressive(photo), "progressive"), (lambda: client.score(photo), "critic")]:
         if models.get(model_id).installed():
             continue
         with pytest.raises(BackendError, match="model '%s' is not installed" % model_id) as caught:

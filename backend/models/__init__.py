@@ -11,7 +11,8 @@ import importlib
 from .base import Model, ModelNotInstalled, Outcome, OutputImage, View  # noqa: F401  (the models' API)
 from .request import CropOptions, Request, RequestError  # noqa: F401
 
-_MODULES = ["backend.models.filters", "backend.models.sa_adjust", "backend.models.planned"]
+_MODULES = ["backend.models.filters", "backend.models.sa_adjust", "backend.models.critic",
+            "backend.models.planned"]
 _REGISTRY = {}
 
 

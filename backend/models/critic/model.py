@@ -1,0 +1,69 @@
+"""The product entry of ``critic``: the ``score`` task. Scoring predicts on the low-resolution view and
+has nothing to apply at full resolution: the Outcome carries only the score."""
+
+import json
+
+import torch
+
+from .. import register
+from ..base import Model, Outcome, RequestError
+from .network import CriticHead, critic_view, mean_score, pooled_features
+
+WEIGHTS = "aesthetic-critic.safetensors"
+MIN_SIDE = 32   # below this the backbone's stride-32 map is a single cell or less: nothing to judge
+
+
+def score_distribution(head, rgb):
+    """(1, 3, H, W) sRGB in [0, 1] -> (10,) score distribution, through the shared backbone cache."""
+    from ..backbones.cache import backbone_features
+
+    with torch.no_grad():
+        return head(pooled_features(backbone_features(critic_view(rgb))))[0]
+
+
+def _too_small(width, height):
+    if min(width, height) < MIN_SIDE:
+        return ("the layer is %d x %d pixels: the critic needs at least %d pixels on each side to score it"
+                % (width, height, MIN_SIDE))
+    return None
+
+
+@register
+class Critic(Model):
+    id = "critic"
+    version = "1"
+    paper = "NIMA's head (Talebi & Milanfar 2018) trained on clean versus degraded corpus photos, for PIEA"
+    summary = "Aesthetic score 1..10 (mean of a 10-bin distribution), from clean-versus-degraded training"
+    tasks = ("score",)
+    weights = (WEIGHTS,)
+    strength = False
+
+    def __init__(self):
+        super().__init__()
+        self.head = None
+
+    def load(self, device):
+        from ... import weights
+
+        tensors, metadata = weights.load_with_metadata(WEIGHTS)
+        config = json.loads(metadata.get("config", "{}"))
+        head = CriticHead(features=config.get("features", tensors["fc.weight"].shape[1]))
+        head.load_state_dict(tensors, strict=True)
+        self.head = head.to(device).eval()
+
+    def check(self, request):
+        super().check(request)
+        if request.width and request.height and _too_small(request.width, request.height):
+            raise ValueError(_too_small(request.width, request.height))
+
+    def predict(self, view, request):
+        problem = _too_small(view.layer.width, view.layer.height)
+        if problem:
+            raise RequestError(problem)
+        return score_distribution(self.head, view.rgb)
+
+    def apply(self, layer, distribution, request):
+        value = float(mean_score(distribution[None])[0])
+        return Outcome(scores=[{"name": "critic", "value": round(value, 4),
+                                "distribution": [round(float(p), 6) for p in distribution]}],
+                       parameters={"model": self.id, "version": self.version})

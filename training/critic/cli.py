@@ -1,0 +1,108 @@
+"""The critic's sub-commands, registered on ``semantic-enhance train`` and ``eval``.
+
+    semantic-enhance train critic [--steps 3000] [--seed 0] [--views 8] [--degraded 10] [--out FILE]
+    semantic-enhance eval critic [--split val|test|both]
+
+Features of the corpus views are cached in ``.cache/train/critic`` (the first run spends minutes on
+backbone passes; later runs seconds). Heavy imports happen inside the commands.
+"""
+
+import os
+import time
+
+from training.critic.recipe import DEFAULTS, DEGRADED, VIEWS
+
+
+def register_train(models):
+    p = models.add_parser("critic", help="aesthetic critic (NIMA's head): clean corpus photos vs degraded copies")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    p.add_argument("--rank-weight", type=float, default=DEFAULTS["rank_weight"],
+                   help="weight of the clean-above-degraded hinge next to the EMD loss")
+    p.add_argument("--views", type=int, default=VIEWS, help="views per training photo: the whole photo and random crops")
+    p.add_argument("--degraded", type=int, default=DEGRADED, help="degraded copies per view")
+    p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
+    p.add_argument("--out", help="weights file (default: the shipped backend/weights/aesthetic-critic.safetensors, "
+                                 "recorded in the manifest)")
+    p.set_defaults(func=run_train_critic)
+
+
+def register_eval(models):
+    p = models.add_parser("critic", help="pairwise accuracy and Spearman vs degradation strength (val and test)")
+    p.add_argument("--split", choices=("val", "test", "both"), default="both",
+                   help="val for choices; test for the card (recorded in the manifest)")
+    p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
+    p.add_argument("--weights", help="an unshipped weights file to evaluate instead of the shipped one")
+    p.set_defaults(func=run_eval_critic)
+
+
+def _root(args):
+    from training.data.corpus import DEFAULT_ROOT
+    return args.data or DEFAULT_ROOT
+
+
+def run_train_critic(args):
+    from backend import weights
+    from backend.models.critic import WEIGHTS, Critic
+    from training.critic import data, evaluate, train
+
+    started = time.time()
+    train_data = data.build("train", views=args.views, degraded=args.degraded, seed=args.seed, root=_root(args))
+    head, info = train.train(train_data, seed=args.seed, steps=args.steps, lr=args.lr, rank_weight=args.rank_weight)
+    results = {}
+    for split in ("val", "test"):
+        results[split] = evaluate.evaluate(head, data.build(split, evaluation=True, root=_root(args)))
+        print(evaluate.format_result(split, results[split]))
+    out = args.out or os.path.join(weights.WEIGHTS_DIR, WEIGHTS)
+    train.save(head, out, info["config"], args.seed)
+    if args.out is None:
+        command = "semantic-enhance train critic --steps %d --seed %d --lr %g --rank-weight %g --views %d --degraded %d" % (
+            args.steps, args.seed, args.lr, args.rank_weight, args.views, args.degraded)
+        weights.record(out, "critic", Critic.version, {
+            "command": command, "seconds": round(time.time() - started), "device": "cpu",
+            "backbone": "EfficientNet-Lite0 ImageNet, frozen; mean+std pooled stride-16 and stride-32 maps at 256 px",
+            "data": "package photo corpus, train split (%d photos x %d views, each clean + %d seeded degradations)"
+                    % (len(set(train_data["photo"])), args.views, args.degraded)}, _metrics(results))
+    print("wrote %s" % out)
+
+
+def _metrics(results):
+    metrics = {}
+    for split, result in results.items():
+        metrics.update({"%s_pairwise_accuracy" % split: round(result["pairwise_accuracy"], 4),
+                        "%s_spearman_per_photo" % split: round(result["spearman_per_photo"], 4),
+                        "%s_spearman_pooled" % split: round(result["spearman_pooled"], 4),
+                        "%s_photos" % split: result["photos"]})
+    return metrics
+
+
+def run_eval_critic(args):
+    from backend import weights
+    from backend.models.critic import WEIGHTS, CriticHead
+    from training.critic import data, evaluate
+
+    if args.weights:
+        from safetensors.torch import load_file
+        tensors = load_file(args.weights)
+    else:
+        tensors = weights.load(WEIGHTS)
+    head = CriticHead(features=tensors["fc.weight"].shape[1])
+    head.load_state_dict(tensors, strict=True)
+    splits = ("val", "test") if args.split == "both" else (args.split,)
+    results = {}
+    for split in splits:
+        results[split] = evaluate.evaluate(head, data.build(split, evaluation=True, root=_root(args)))
+        print(evaluate.format_result(split, results[split]))
+    if not args.weights:
+        import numpy as np
+        from training.data.cues import load_rgb
+
+        metrics = _metrics(results)
+        photo_id, path = data.corpus_photos("test", _root(args))[0]
+        image = np.ascontiguousarray(load_rgb(path))
+        seconds, value = evaluate.time_score(image)
+        print("score time: %.3f s for one %d x %d photo (%s, score %.2f), median of 5, on %s"
+              % (seconds, image.shape[1], image.shape[0], photo_id, value, "cpu"))
+        metrics["score_seconds_%dmp" % round(image.shape[0] * image.shape[1] / 1e6)] = round(seconds, 3)
+        weights.update_metrics(WEIGHTS, metrics)
