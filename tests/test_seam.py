@@ -164,7 +164,7 @@ def test_the_edge_aware_map_follows_the_full_resolution_edge_where_bilinear_leav
     subject = (low[0, 0] > 0.4).float()
     blurred = torch.nn.functional.avg_pool2d(subject[None, None], 5, 1, 2, count_include_pad=False)[0, 0]
     soft_map = torch.stack([blurred, 1 - blurred])  # (2, h, w): what a network's map looks like
-    guided = mixing.edge_aware_upsample(low, soft_map, full, radius=4)
+    guided = mixing.evaluate_map(mixing.guided_map(low, soft_map, radius=4), full)
     bilinear = upsample.upsample_bilinear(soft_map[None], height, width)[0]
     row = height // 2
     assert torch.allclose(guided.sum(0), torch.ones(height, width), atol=1e-5)
@@ -274,3 +274,26 @@ def test_the_client_and_the_cli_client_commands_load_neither_torch_nor_the_serve
                          text=True, timeout=60)
     assert run.stdout.strip().splitlines()[-1] == "[]", run.stdout + run.stderr
     assert "cannot reach the Semantic Enhance daemon" in run.stderr
+
+
+def test_a_streamed_pointwise_model_reports_the_layers_progress_not_each_bands():
+    from backend.imaging import pixels
+
+    class Job:
+        def __init__(self):
+            self.fractions = []
+
+        def progress(self, fraction, stage):
+            self.fractions.append(fraction)
+
+    setup = schema.FiltersSetup()
+    json_format.ParseDict(STACK, setup.stack)
+    setup.image.width, setup.image.height = 40, 300
+    request = decoding.decode("filters", setup)
+    request.job = Job()
+    image = np.random.default_rng(0).integers(0, 256, (300, 40, 3), dtype=np.uint8)
+    bands = (pixels.decode(image[top:top + 64]) for top in range(0, 300, 64))
+    rows = []
+    models.get("filters").run_rows(request, bands, rows.append)
+    assert np.concatenate(rows).shape == image.shape
+    assert request.job.fractions == sorted(request.job.fractions) and len(request.job.fractions) == 6

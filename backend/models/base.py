@@ -12,6 +12,7 @@ A pointwise model (each output pixel depends only on the same input pixel) is al
 by ``run_rows``, so upload, work and download overlap.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 import threading
 
@@ -182,9 +183,12 @@ class Model:
         without images."""
         params = self.predict(None, request)
         done, outcome = 0, Outcome()
+        # the bands report no progress of their own (it would restart at every band): the whole layer's
+        # progress is reported here, and cancellation is still checked inside the work (jobs.checkpoint)
+        band_request = dataclasses.replace(request, job=None)
         request.progress(0.05, "applying")
         for band in bands:
-            outcome = self.apply(band, params, request)
+            outcome = self.apply(band, params, band_request)
             emit(pixels.encode(outcome.result, band))
             done += band.height
             request.progress(0.05 + 0.9 * done / max(1, request.height), "applying")
