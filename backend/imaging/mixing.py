@@ -93,14 +93,10 @@ def map_from_coefficients(coefficients, rgb):
     return weights.div_(weights.sum(1, keepdim=True).clamp_min(1e-6))
 
 
-def edge_aware_upsample(guide, adjustment_map, image, radius=None, rows=64):
-    """A low-resolution map (K, h, w) at the full resolution of ``image`` (3, H, W), following its edges:
-    (K, H, W). For returning maps to the user; the application does the same band by band."""
-    return evaluate_map(guided_map(guide, adjustment_map, radius), image, rows)
-
-
 def evaluate_map(coefficients, image, rows=64):
-    """Guided coefficients (1, 4K, h, w) evaluated on the colours of ``image`` (3, H, W) -> (K, H, W)."""
+    """Guided coefficients (1, 4K, h, w) evaluated on the colours of ``image`` (3, H, W) -> (K, H, W): the
+    map at full resolution, following its edges (for returning maps; the application does the same band
+    by band)."""
     k = coefficients.shape[1] // 4
     height, width = image.shape[1:]
     out = torch.empty((k, height, width))
