@@ -258,10 +258,12 @@ class Client:
         setup = schema.CropSetup(image=wire.header_for(image, transfer), count=count, aspect_ratio=aspect_ratio)
         return self.stream("Crop", setup, image, None, on_progress)
 
-    def progressive(self, image, steps=0, return_step_images=False, mask=None, transfer=None, on_progress=None):
+    def progressive(self, image, steps=0, return_step_images=False, mask=None, transfer=None, on_progress=None,
+                    options=None):
+        """``options``: {"learning-rate": "0.001", "exposure-start": "0", "strength": "1"} (strings)."""
         image_header, mask_header = self._headers(image, mask, transfer)
         setup = schema.ProgressiveSetup(image=image_header, mask=mask_header, steps=steps,
-                                        return_step_images=return_step_images)
+                                        return_step_images=return_step_images, options=options or {})
         return self.stream("Progressive", setup, image, mask, on_progress)
 
     def filters(self, image, stack, mask=None, transfer=None, on_progress=None):

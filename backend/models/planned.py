@@ -7,7 +7,7 @@ replaced by its real module as the model lands.
 
 from .. import styles as style_registry
 from . import register
-from .base import Model, ModelNotInstalled
+from .base import Model
 
 
 @register
@@ -29,19 +29,3 @@ class EnhanceGAN(Model):
     tasks = ("enhance", "crop")
     styles = ("piecewise", "deep-filter")  # enhance: methods
     weights = ("enhancegan.safetensors",)
-
-
-@register
-class Progressive(Model):
-    id = "progressive"
-    paper = "Du et al. 2019, Progressive Image Enhancement under Aesthetic Guidance (PIEA)"
-    summary = "An interpretable filter stack found by gradient ascent on an aesthetic critic"
-    tasks = ("progressive",)
-    weights = ("aesthetic-critic.safetensors",)   # PIEA's only learned part is the critic (model 'critic')
-
-    def installed(self):
-        return False   # the critic is trained; PIEA's optimiser on it is not built yet
-
-    def ensure_loaded(self, device):
-        raise ModelNotInstalled("model 'progressive' is not installed in this daemon: PIEA's filter-stack "
-                                "optimiser is not built yet (its aesthetic critic, model 'critic', is)")

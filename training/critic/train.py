@@ -32,8 +32,10 @@ def ranking_loss(scores, strengths, margin):
     return torch.relu(margin * strengths[:, 1:] - gap).mean()
 
 
-def train(data, seed=0, log=print, **options):
-    """A CriticHead trained on ``data`` (data.build of the train split) -> (head in eval mode, info)."""
+def train(data, seed=0, log=print, mined=None, **options):
+    """A CriticHead trained on ``data`` (data.build of the train split) -> (head in eval mode, info).
+    ``mined`` (mine.mine, or a list of them): PIEA's results as further groups, one batch of them beside
+    every batch of ``data`` (same losses)."""
     config = dict(DEFAULTS, **{k: v for k, v in options.items() if v is not None})
     torch.manual_seed(seed)
     features, strengths = data["features"], data["strength"]
@@ -42,15 +44,20 @@ def train(data, seed=0, log=print, **options):
     head.feature_std.copy_(features.std(0).clamp_min(1e-4))
     targets = target_distribution(strengths.numpy())
     rows = view_rows(data)
+    tables = [(rows, features, strengths, targets)]
+    for extra in ([mined] if isinstance(mined, dict) else list(mined or [])):
+        tables.append((view_rows(extra), extra["features"], extra["strength"], target_distribution(extra["strength"].numpy())))
     optimiser = torch.optim.AdamW(head.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config["steps"])
     generator = torch.Generator().manual_seed(seed)
     started = time.time()
     for step in range(config["steps"]):
-        batch = rows[torch.randint(len(rows), (config["batch_views"],), generator=generator)]
-        predicted = head(features[batch.flatten()])
-        emd = emd_loss(predicted, targets[batch.flatten()])
-        rank = ranking_loss(mean_score(predicted).view(batch.shape), strengths[batch], config["margin"])
+        emd = rank = 0.0
+        for table_rows, table_features, table_strengths, table_targets in tables:
+            batch = table_rows[torch.randint(len(table_rows), (config["batch_views"],), generator=generator)]
+            predicted = head(table_features[batch.flatten()])
+            emd = emd + emd_loss(predicted, table_targets[batch.flatten()])
+            rank = rank + ranking_loss(mean_score(predicted).view(batch.shape), table_strengths[batch], config["margin"])
         loss = emd + config["rank_weight"] * rank
         optimiser.zero_grad()
         loss.backward()

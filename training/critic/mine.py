@@ -1,0 +1,66 @@
+"""Hard negatives for the critic as PIEA's guide: what PIEA's own search makes of training views.
+
+A critic trained only on clean-versus-degraded pairs can still have a maximum away from the clean
+photo (measured: 20 steps from a clean validation view moved exposure by +0.2..0.3 EV and cost 11-15 dB),
+and PIEA climbs straight to it. So after a first training, the search is run on training views (from
+the clean view, and from a colour/tone-degraded copy), and what it produces joins the training data as
+a degraded copy whose strength is its colour distance from the clean view (mean CIE76 Delta E, in units
+of the distance a strength-1 degradation causes). Retraining on these teaches the critic that the
+search's favourite departures are worse than the clean photo; a second round mines the new critic.
+Like a GAN's discriminator, but with the generator being PIEA itself and the labels coming from the
+known clean original.
+"""
+
+import numpy as np
+import torch
+
+from backend.imaging import color
+from backend.models.progressive import search as piea
+
+from .data import corpus_photos, features_of, photo_views
+from .degrade import _apply_kind, _draw_kind
+
+TONE_KINDS = ("exposure", "gamma", "contrast", "saturation", "white_balance", "tone")
+
+
+def delta_e(a, b):
+    """Mean CIE76 colour distance between two (3, H, W) sRGB images."""
+    lab = color.rgb_to_lab(torch.stack([a.clamp(0, 1), b.clamp(0, 1)]))
+    return float((lab[0] - lab[1]).norm(dim=0).mean())
+
+
+def _tone_degraded(view, rng):
+    kind = TONE_KINDS[int(rng.integers(len(TONE_KINDS)))]
+    amount = float(rng.uniform(0.3, 0.8))
+    return _apply_kind(view.float(), kind, amount, _draw_kind(kind, rng, tuple(view.shape))).clamp(0, 1), amount
+
+
+def mine(head, root, views=2, steps=piea.STEPS, lr=piea.LEARNING_RATE, seed=0, log=print):
+    """Features of PIEA's results on the train split -> {"features", "strength", "group", "photo", "kinds"}
+    laid out like data.build's, each group = [clean view, degraded start, PIEA from clean, PIEA from degraded]."""
+    critic = piea.Critic(head.eval())
+    photos = corpus_photos("train", root)
+    groups, scale = [], []
+    for index, (photo_id, path) in enumerate(photos):
+        rng = np.random.default_rng([seed, 7919, index])
+        for view in photo_views(path, views, rng):
+            degraded, amount = _tone_degraded(view, rng)
+            found = []
+            for start in (view, degraded):
+                stacks, _ = piea.search(start[None], critic, steps=steps, lr=lr, exposure_start=0.0)
+                with torch.no_grad():
+                    found.append(piea.replay(start[None], stacks[-1])[0])
+            groups.append((photo_id, view, degraded, amount, found))
+            scale.append(delta_e(degraded, view) / amount)
+        if log:
+            log("  mined %d/%d %s" % (index + 1, len(photos), photo_id))
+    unit = float(np.median(scale))   # Delta E of a strength-1 colour/tone degradation
+    features, strengths, group_ids, photo_ids = [], [], [], []
+    for number, (photo_id, view, degraded, amount, found) in enumerate(groups):
+        images = [view, degraded] + found
+        features.append(features_of(images))
+        strengths += [0.0, amount] + [min(1.0, delta_e(image, view) / unit) for image in found]
+        group_ids += [number] * 4
+        photo_ids += [photo_id] * 4
+    return {"features": torch.cat(features), "strength": torch.tensor(strengths), "group": torch.tensor(group_ids),
+            "photo": photo_ids, "kinds": [["mined"]] * len(photo_ids), "unit": unit}
