@@ -324,7 +324,8 @@ def build_parser():
     _add_client_flags(p)
     p.set_defaults(func=cmd_filters)
 
-    p = sub.add_parser("score", help="aesthetic scores: {\"scores\": [{name, value, distribution}]}")
+    p = sub.add_parser("score", help="quality scores: {\"scores\": [{name, value, distribution}]}: critic "
+                                     "(1..10, higher is better) and brisque (about 0..100, lower is better)")
     p.add_argument("input")
     p.add_argument("--json", help="also write the scores to this JSON file")
     _add_client_flags(p)

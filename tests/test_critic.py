@@ -1,5 +1,5 @@
 """The aesthetic critic: its loss, its degradations, its training, its shipped weights, and its serving
-(the daemon's Score reply and `semantic-enhance score --json`)."""
+(the daemon's Score reply, with BRISQUE beside it, and `semantic-enhance score --json`)."""
 
 import json
 import os
@@ -124,6 +124,22 @@ def test_daemon_score_reply_carries_the_critic_distribution(daemon, photo):
 
 
 @installed
+def test_daemon_score_reply_also_carries_brisque(daemon, photo):
+    """BRISQUE, the independent scorer, on the same 512 px view: no distribution, lower is better."""
+    from backend.models.critic import brisque
+
+    scores = daemon.client().score(photo).summary.scores
+    assert [s.name for s in scores] == ["critic", "brisque"]
+    value = scores[1].value
+    assert list(scores[1].distribution) == [] and 0 <= value <= 100
+    assert value == pytest.approx(brisque.load().score(as_view(photo)), abs=1e-3)
+    noisy = np.clip(photo + np.random.default_rng(0).normal(0, 12, photo.shape), 0, 255).astype(np.uint8)
+    assert daemon.client().score(noisy).summary.scores[1].value > value + 10
+    # a flat layer: BRISQUE is undefined there and left out; the critic still answers
+    assert [s.name for s in daemon.client().score(np.full((64, 64, 3), 128, np.uint8)).summary.scores] == ["critic"]
+
+
+@installed
 def test_daemon_refuses_a_layer_too_small_to_score(daemon):
     with pytest.raises(BackendError, match="at least 32 pixels on each side") as caught:
         daemon.client().score(np.zeros((16, 200, 3), np.uint8))
@@ -139,9 +155,10 @@ def test_score_command_prints_and_writes_json(daemon, tmp_path, coffee):
     assert run.returncode == 0, run.stderr
     written = json.loads(out.read_text())
     assert written == json.loads(run.stdout)
-    (critic,) = written["scores"]
+    critic, brisque = written["scores"]
     assert critic["name"] == "critic" and len(critic["distribution"]) == 10
     assert critic["value"] == pytest.approx(sum((i + 1) * p for i, p in enumerate(critic["distribution"])), abs=1e-3)
+    assert brisque["name"] == "brisque" and brisque["distribution"] == [] and 0 <= brisque["value"] <= 100
 
 
 def test_progressive_stays_not_installed_and_score_is_the_critics():

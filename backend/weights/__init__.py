@@ -1,4 +1,5 @@
-"""Shipped weights: small ``.safetensors`` files listed in ``manifest.json`` with their sha256.
+"""Shipped weights: small ``.safetensors`` files listed in ``manifest.json`` with their sha256 (and the
+plain-text BRISQUE LIVE model files, read by OpenCV's YAML reader; see ``critic.md``).
 
 Loading verifies the hash before reading a byte of tensors, and never unpickles anything: a file that
 is missing, changed or not in the manifest is refused with a sentence that says which and why.
@@ -48,6 +49,13 @@ def load_with_metadata(name, directory=WEIGHTS_DIR):
     """Verified tensors and the file's string metadata (model configuration): ({name: tensor}, {key: str})."""
     from safetensors import safe_open
 
+    with safe_open(verified_path(name, directory), framework="pt") as handle:
+        return {key: handle.get_tensor(key) for key in handle.keys()}, handle.metadata() or {}
+
+
+def verified_path(name, directory=WEIGHTS_DIR):
+    """The path of a listed file whose sha256 matches its manifest entry (for files that are not
+    safetensors, e.g. the BRISQUE model's YAML); raises WeightsError otherwise."""
     item = manifest(directory)["files"].get(name)
     path = os.path.join(directory, name)
     if item is None:
@@ -58,8 +66,7 @@ def load_with_metadata(name, directory=WEIGHTS_DIR):
     if actual != item["sha256"]:
         raise WeightsError("weights file %s does not match its manifest (sha256 %s, expected %s): "
                            "it was changed or damaged; reinstall it" % (name, actual[:12], item["sha256"][:12]))
-    with safe_open(path, framework="pt") as handle:
-        return {key: handle.get_tensor(key) for key in handle.keys()}, handle.metadata() or {}
+    return path
 
 
 def record(path, model, version, training, metrics, directory=WEIGHTS_DIR):

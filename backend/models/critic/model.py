@@ -1,11 +1,13 @@
 """The product entry of ``critic``: the ``score`` task. Scoring predicts on the low-resolution view and
-has nothing to apply at full resolution: the Outcome carries only the score."""
+has nothing to apply at full resolution: the Outcome carries only the scores, the critic's and, as an
+independent second opinion, BRISQUE's (``brisque.py``; no distribution, lower is better)."""
 
 import json
 
 import torch
 
 from .. import register
+from . import brisque
 from ..base import Model, Outcome, RequestError
 from .network import CriticHead, critic_view, mean_score, pooled_features
 
@@ -33,14 +35,16 @@ class Critic(Model):
     id = "critic"
     version = "1"
     paper = "NIMA's head (Talebi & Milanfar 2018) trained on clean versus degraded corpus photos, for PIEA"
-    summary = "Aesthetic score 1..10 (mean of a 10-bin distribution), from clean-versus-degraded training"
+    summary = ("Aesthetic score 1..10 (mean of a 10-bin distribution), from clean-versus-degraded training; "
+               "and BRISQUE (LIVE model, 0..100, lower is better)")
     tasks = ("score",)
-    weights = (WEIGHTS,)
+    weights = (WEIGHTS, brisque.MODEL_FILE, brisque.RANGE_FILE)
     strength = False
 
     def __init__(self):
         super().__init__()
         self.head = None
+        self.brisque = None
 
     def load(self, device):
         from ... import weights
@@ -50,6 +54,7 @@ class Critic(Model):
         head = CriticHead(features=config.get("features", tensors["fc.weight"].shape[1]))
         head.load_state_dict(tensors, strict=True)
         self.head = head.to(device).eval()
+        self.brisque = brisque.load()
 
     def check(self, request):
         super().check(request)
@@ -60,10 +65,15 @@ class Critic(Model):
         problem = _too_small(view.layer.width, view.layer.height)
         if problem:
             raise RequestError(problem)
-        return score_distribution(self.head, view.rgb)
+        # BRISQUE on the same view (long side 512 px): it depends on scale, so every photo is judged
+        # at one size; on a flat layer it is undefined and left out
+        return score_distribution(self.head, view.rgb), self.brisque.score(view.rgb)
 
-    def apply(self, layer, distribution, request):
+    def apply(self, layer, params, request):
+        distribution, brisque_value = params
         value = float(mean_score(distribution[None])[0])
-        return Outcome(scores=[{"name": "critic", "value": round(value, 4),
-                                "distribution": [round(float(p), 6) for p in distribution]}],
-                       parameters={"model": self.id, "version": self.version})
+        scores = [{"name": "critic", "value": round(value, 4),
+                   "distribution": [round(float(p), 6) for p in distribution]}]
+        if brisque_value is not None:
+            scores.append({"name": "brisque", "value": round(brisque_value, 4), "distribution": []})
+        return Outcome(scores=scores, parameters={"model": self.id, "version": self.version})
