@@ -106,6 +106,10 @@ def _filters_args(procedure):
     _editable_filters(procedure)
 
 
+def _score_args(procedure):
+    pass  # nothing to choose: the active layer is scored
+
+
 def _backend_args(procedure):
     procedure.add_string_argument("address", "_Address", "host:port or unix:/path of the daemon "
                                   "(empty: saved, $SEMANTIC_ENHANCE_ADDR, 127.0.0.1:50551)", "", RW)
@@ -130,6 +134,8 @@ ENTRIES = {
     "progressive": ("P_rogressive Enhance…", "An interpretable filter stack found step by step: a layer group with "
                     "one layer per step", _progressive_args),
     "filters": ("Apply _Filter Stack…", "Replay a filter stack (JSON) on the layer, as a new layer", _filters_args),
+    "score": ("_Score…", "The layer's scores in words (the critic's aesthetic score and any other score the "
+              "daemon gives); the image is not changed, the scores are kept as an image parasite", _score_args),
     "backend": ("_Backend…", "Daemon address and token, a connection test and the hosted models", _backend_args),
 }
 
@@ -178,7 +184,8 @@ def _dialog(procedure, config, title, names=None):
 def run_image(procedure, run_mode, image, drawables, config, data):
     entry = procedure.get_name()[len(PREFIX):]
     title = ENTRIES[entry][0].replace("_", "").rstrip("…")
-    if run_mode == Gimp.RunMode.INTERACTIVE:
+    interactive = run_mode == Gimp.RunMode.INTERACTIVE
+    if interactive and entry != "score":  # Score has nothing to ask
         if entry in ("adjust", "maps", "personalize"):
             try:
                 from se_plugin.procedures import prefill_style
@@ -193,6 +200,8 @@ def run_image(procedure, run_mode, image, drawables, config, data):
         report = run_image_entry(entry, title, image, drawables, config)
     except Exception as error:  # noqa: BLE001  (every failure becomes a message in words)
         return _failure(procedure, error)
+    if interactive and entry == "score":  # in words for the user; scripts read the report
+        Gimp.message(report["text"])
     return _return(procedure, Gimp.PDBStatusType.SUCCESS, report)
 
 

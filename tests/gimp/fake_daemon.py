@@ -1,4 +1,4 @@
-"""A stand-in daemon that answers Adjust, Enhance, Crop and Progressive with known, simple outputs.
+"""A stand-in daemon that answers Adjust, Enhance, Crop, Progressive and Score with known, simple outputs.
 
 The real daemon hosts only the ``filters`` model until the learned models land; this one lets the
 GIMP tests check NOW that the plug-in turns every kind of reply (maps, crop boxes, step images) into
@@ -18,6 +18,9 @@ CROPS = [(0.10, 0.20, 0.50, 0.40, 0.9), (0.25, 0.25, 0.50, 0.50, 0.8), (0.0, 0.0
 STEPS = [("exposure", [0.42], "Exposure +0.42 EV"), ("gamma", [1.1], "Gamma 1.10"),
          ("contrast", [0.2], "Contrast +0.20")]
 MAP_NAMES = ["sky", "person", "everything else"]
+# The critic's score, the BRISQUE score a colleague is adding, and a name the plug-in does not know.
+SCORES = [("critic", 6.8123, [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.2, 0.05, 0.02]), ("brisque", 23.43, []),
+          ("sharpness", 0.53127, [])]
 
 
 def _receive(requests):
@@ -82,6 +85,14 @@ def progressive(requests, context):
     yield _summary("progressive", {"filter_stack": labels}, filter_stack=stack)
 
 
+def score(requests, context):
+    setup, image, mask = _receive(requests)
+    scores = [schema.Score(name=name, value=value, distribution=distribution) for name, value, distribution in SCORES]
+    parameters = {"sample": str(image.dtype), "size": [int(image.shape[1]), int(image.shape[0])],
+                  "channels": int(image.shape[2])}
+    yield _summary("critic", parameters, scores=scores)
+
+
 def list_models(request, context):
     return schema.ListModelsReply(server_version="fake", device="cpu", models=[
         schema.ModelInfo(id="sa-adjust", installed=True, styles=["foreground-pop-out", "local-xpro"]),
@@ -100,7 +111,8 @@ class FakeDaemon:
                         list_models, request_deserializer=schema.ListModelsRequest.FromString,
                         response_serializer=schema.ListModelsReply.SerializeToString),
                     "Adjust": _handler(adjust, "Adjust"), "Enhance": _handler(enhance, "Enhance"),
-                    "Crop": _handler(crop, "Crop"), "Progressive": _handler(progressive, "Progressive")}
+                    "Crop": _handler(crop, "Crop"), "Progressive": _handler(progressive, "Progressive"),
+                    "Score": _handler(score, "Score")}
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                                   options=[("grpc.max_receive_message_length", 64 << 20)])
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(schema.SERVICE, handlers),))

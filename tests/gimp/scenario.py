@@ -77,7 +77,7 @@ def describe_layers(image, folder, prefix="", light=False):
 def shape_layer(image, layer, case):
     if case.get("mode") == "gray":
         image.convert_grayscale()
-    if case.get("scale"):  # [width, height]: a big layer, for the cancel test
+    if case.get("scale"):  # [width, height]: a big layer for the cancel test, a tiny one for Score
         image.scale(*case["scale"])
     if case.get("precision"):
         image.convert_precision(getattr(Gimp.Precision, case["precision"]))
@@ -175,11 +175,15 @@ def run_case(case):
     record["canvas"] = [image.get_width(), image.get_height()]
     record["precision"] = image.get_precision().value_nick
     record["image_parasite"] = parasite(image, "semantic-enhance-crop")
+    record["image_parasites"] = {name: parasite(image, name) for name in image.get_parasite_list()
+                                 if name.startswith("semantic-enhance")}
     if case.get("save_xcf", True) and status == Gimp.PDBStatusType.SUCCESS and not light:
         path = os.path.join(folder, "result.xcf")
         Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path), None)
         reloaded = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
         record["reloaded_layers"] = [[l.get_name(), parasite(l)] for l in reloaded.get_layers()]
+        record["reloaded_image_parasites"] = {name: parasite(reloaded, name) for name in reloaded.get_parasite_list()
+                                              if name.startswith("semantic-enhance")}
         reloaded.delete()
     image.delete()
     return record

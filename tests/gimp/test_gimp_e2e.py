@@ -55,7 +55,12 @@ def main_cases():
          "before": [{"procedure": P + "maps"}], "args": {"source": "maps"}},
         {"id": "aesthetic", "file": PHOTO, "procedure": P + "aesthetic", "args": {"method": "piecewise"}},
         {"id": "crop", "file": PHOTO, "procedure": P + "crop", "args": {"count": 3}},
-        {"id": "progressive", "file": PHOTO, "procedure": P + "progressive", "args": {"steps": 3}},
+        {"id": "progressive", "file": PHOTO, "procedure": P + "progressive",
+         "args": {"steps": 3, "editable-filters": True}},
+        # Score: 8-bit on an offset layer, float linear light, and a layer too small for the critic.
+        {"id": "score", "file": PHOTO, "procedure": P + "score", "canvas": [600, 560, 30, 20]},
+        {"id": "score_float", "file": PHOTO, "procedure": P + "score", "precision": "FLOAT_LINEAR"},
+        {"id": "score_too_small", "file": PHOTO, "procedure": P + "score", "scale": [24, 20]},
         {"id": "backend", "file": PHOTO, "procedure": P + "backend", "args": {"save": False}},
         {"id": "backend_bad_token", "file": PHOTO, "procedure": P + "backend",
          "args": {"save": False, "token": "not-the-token"}},
@@ -279,17 +284,100 @@ def test_crop_guide(main_batch, hosted):
 
 
 def test_progressive_layer_group(main_batch, hosted):
+    """One hidden layer per filter of the final stack, named by its label ("Exposure +0.42 EV"), the result
+    on top, the stack as the group's parasite, and the stack as editable GEGL filters on a hidden copy."""
     record = main_batch["progressive"]
     if "progressive" not in hosted:
         return assert_refused_cleanly(record, "progressive")
     assert record["status"] == "success", record["message"]
+    assert len(record["layers"]) == 2, [layer["name"] for layer in record["layers"]]  # the group, the photo
     group = record["layers"][0]
     assert group["group"] and group["name"] == "Progressive Enhance"
+    stack = group["parasite"]["filter_stack"]["filters"]
+    assert stack, "the group's parasite holds no filter stack"
+    assert all(item.get("label") for item in stack), "a filter of the stack has no label: %s" % stack
+    labels = [item["label"] for item in stack]
     children = group["children"]
-    assert children[0]["name"] == "Progressive result" and len(children) >= 2
-    assert group["parasite"]["filter_stack"]["filters"]
-    assert not np.array_equal(load(record, children[0]["npy"]), load(record, "before.npy"))
+    names = [child["name"] for child in children]
+    # Top to bottom: the result, the editable copy, then the steps, the last filter's step first.
+    assert names == ["Progressive result", "Editable filters (approximate)"] + labels[::-1], names
+    assert [child["visible"] for child in children] == [True] + [False] * (len(children) - 1)
+    steps = children[2:][::-1]  # in filter order
+    for index, step in enumerate(steps):
+        assert step["parasite"]["step"] == index + 1 and step["parasite"]["role"].startswith("step/%d" % (index + 1))
+        assert step["parasite"]["filter_stack"] == group["parasite"]["filter_stack"]
+        assert (step["width"], step["height"], step["offset"]) == (512, 512, [0, 0])
+    before, result = load(record, "before.npy"), load(record, children[0]["npy"])
+    assert not np.array_equal(result, before)
+    # The last step is the image after every filter of the stack: the result itself.
+    last = load(record, steps[-1]["npy"]).astype(float)
+    assert np.abs(last - result).mean() < 1.0
+    # Where GIMP 3's API allows it, the stack as non-destructive GEGL filters the user can still edit;
+    # what has no GEGL counterpart is named in the layer's parasite.
+    editable = children[1]
+    added = [name for name, _, _ in editable["filters"]]
+    assert added and all(operation.startswith("gegl:") for _, operation, _ in editable["filters"])
+    assert sorted(added + editable["parasite"]["left_out"]) == sorted(labels)
+    assert added == [label for label in labels if label in added]  # in stack order
+    assert np.array_equal(load(record, editable["npy"])[..., :3], before[..., :3])  # the filters do the work
+    assert record["report"]["editable_filters"] == added
+    # The group's parasite survives saving as XCF.
+    assert record["reloaded_layers"][0] == [group["name"], group["parasite"]]
     assert_untouched(record)
+
+
+# ---- the Score… entry: the critic's words, the image unchanged -------------------------------
+
+def assert_score_changed_nothing(record):
+    """No new layer, channel, guide, path or selection; the layer's pixels and parasites as they were."""
+    assert new_layers(record) == [] and len(record["layers"]) == 1
+    assert record["layers"][0]["parasite"] is None
+    assert record["channels"] == [] and record["guides"] == [] and record["paths"] == []
+    assert record["selection_bounds"] is None
+    assert_untouched(record)
+
+
+@pytest.mark.parametrize("case", ["score", "score_float"])
+def test_score_shows_the_critics_value_in_words(main_batch, gimp_daemon, case):
+    record = main_batch[case]
+    assert record["status"] == "success", record["message"]
+    report = record["report"]
+    before = load(record, "before.npy")
+    rgb = np.ascontiguousarray(before[..., :3])
+    with gimp_daemon.client() as client:
+        reply = client.score(rgb, transfer=schema.LINEAR if case == "score_float" else None)
+    expected = {score.name: score for score in reply.summary.scores}
+    critic = next(score for score in report["scores"] if score["name"] == "critic")
+    assert critic["value"] == pytest.approx(expected["critic"].value, abs=1e-3)
+    most_likely = 1 + int(np.argmax(expected["critic"].distribution))
+    words = "Aesthetic score %.1f of 10 (critic: higher is better; most likely %d)" % (critic["value"], most_likely)
+    assert words in report["text"].splitlines()
+    assert report["text"].splitlines()[0] == 'Scores of the layer "%s":' % original(record)["name"]
+    # Every score the daemon gives is shown, in its order (a second one, BRISQUE, is on its way).
+    assert [score["name"] for score in report["scores"]] == [score.name for score in reply.summary.scores]
+    assert len(report["text"].splitlines()) == 1 + len(report["scores"])
+    # Kept as an image parasite (saved in the XCF), nothing else changed.
+    kept = record["image_parasites"]["semantic-enhance-score"]
+    assert kept["text"] == report["text"] and kept["layer"] == original(record)["name"]
+    assert kept["scores"] == report["scores"] and kept["model"] == "critic"
+    assert record["reloaded_image_parasites"]["semantic-enhance-score"] == kept
+    assert_score_changed_nothing(record)
+    if case == "score":
+        assert record["canvas"] == [600, 560] and original(record)["offset"] == [30, 20]
+    else:
+        assert record["precision"] == "float-linear"
+        eight_bit = {score["name"]: score["value"] for score in main_batch["score"]["report"]["scores"]}
+        assert critic["value"] == pytest.approx(eight_bit["critic"], abs=0.05)
+    print("%s: %s" % (case, report["text"]))
+
+
+def test_score_of_a_layer_too_small_is_the_daemons_sentence(main_batch):
+    record = main_batch["score_too_small"]
+    assert record["status"] == "execution-error", record
+    assert record["message"] == ("The daemon said: the layer is 24 x 20 pixels: the critic needs at least 32 pixels "
+                                 "on each side to score it")
+    assert record["image_parasites"] == {}
+    assert_score_changed_nothing(record)
 
 
 # ---- the Backend… entry ---------------------------------------------------------------------

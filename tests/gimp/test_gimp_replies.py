@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import harness
-from fake_daemon import CROPS, FakeDaemon
+from fake_daemon import CROPS, SCORES, FakeDaemon
 
 pytestmark = [pytest.mark.gimp, pytest.mark.skipif(harness.missing_reason() is not None,
                                                    reason=harness.missing_reason() or "")]
@@ -39,6 +39,7 @@ def cases():
         {"id": "crop_apply", "file": PHOTO, "procedure": P + "crop", "args": {"count": 1, "apply-crop": True}},
         {"id": "progressive", "file": PHOTO, "procedure": P + "progressive", "canvas": CANVAS,
          "args": {"steps": 3, "editable-filters": True}},
+        {"id": "score", "file": PHOTO, "procedure": P + "score", "canvas": CANVAS, "precision": "U16_NON_LINEAR"},
     ]
 
 
@@ -168,3 +169,22 @@ def test_progressive_group_one_layer_per_step_result_on_top(replies):
     assert np.array_equal(load(record, group["children"][4]["npy"]), brighter(before, 0.05, 255))
     assert np.array_equal(load(record, editable["npy"])[..., :3], before[..., :3])  # the filters do the work
     assert np.array_equal(load(record, group["children"][0]["npy"]), brighter(before, 0.15, 255))
+
+
+def test_score_shows_every_score_in_words_and_changes_nothing(replies):
+    record = ok(replies["score"])
+    report = record["report"]
+    assert report["text"] == "\n".join([
+        'Scores of the layer "%s":' % record["layers"][0]["name"],
+        "Aesthetic score 6.8 of 10 (critic: higher is better; most likely 7)",
+        "BRISQUE 23.4 (naturalness: lower is better, 0–100)",
+        "sharpness 0.531"])
+    assert [(score["name"], score["value"]) for score in report["scores"]] == [
+        (name, pytest.approx(value, abs=1e-4)) for name, value, _ in SCORES]
+    kept = record["image_parasites"]["semantic-enhance-score"]
+    assert kept["text"] == report["text"] and kept["daemon"] == {"sample": "uint16", "size": [512, 512],
+                                                                 "channels": 3}
+    assert record["reloaded_image_parasites"] == record["image_parasites"]
+    assert len(record["layers"]) == 1 and record["layers"][0]["parasite"] is None
+    assert record["channels"] == [] and record["guides"] == [] and record["paths"] == []
+    assert record["canvas"] == [600, 560] and report["layers"] == []

@@ -121,6 +121,51 @@ def test_step_and_map_names():
     assert rq.map_names({"adjustment_map/0": 0}, bare) == [("adjustment_map/0", "Adjustment map 0")]
 
 
+def test_steps_are_named_by_the_labels_of_the_final_stack():
+    """The progressive daemon's roles name the filter ("step/1 exposure"); the layers take its label."""
+    names = ["exposure", "gamma", "white_balance", "saturation", "tone", "contrast", "bw", "color"]
+    stack = {"filters": [{"name": name, "values": [0.1 * k], "label": "%s label %d" % (name, k)}
+                         for k, name in enumerate(names, start=1)]}
+    summary = schema.Summary(parameters_json=json.dumps({"filter_stack": stack}))
+    images = {"step/%d %s" % (k, name): 0 for k, name in enumerate(names, start=1)}
+    images["result"] = 0
+    assert rq.step_names(images, summary) == [("step/%d %s" % (k, name), "%s label %d" % (name, k))
+                                              for k, name in enumerate(names, start=1)]
+    # Without labels in the parameters: the stack message, with the plug-in's fallback labels.
+    bare = schema.Summary()
+    bare.filter_stack.filters.add(name="exposure", values=[0.42])
+    bare.filter_stack.filters.add(name="gamma", values=[1.1])
+    assert rq.step_names({"step/2 gamma": 0, "step/1 exposure": 0}, bare) == [
+        ("step/1 exposure", "Exposure 0.42"), ("step/2 gamma", "Gamma 1.10")]
+    # A role whose text is not a filter name of the stack keeps its text.
+    assert rq.step_names({"step/1 Sharpen 2": 0}, summary) == [("step/1 Sharpen 2", "Sharpen 2")]
+
+
+def test_scores_in_words():
+    distribution = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.2, 0.05, 0.02]  # most likely 7
+    assert rq.score_words("critic", 6.8123, distribution) == (
+        "Aesthetic score 6.8 of 10 (critic: higher is better; most likely 7)")
+    assert rq.score_words("critic", 5.0) == "Aesthetic score 5.0 of 10 (critic: higher is better)"
+    assert rq.score_words("brisque", 23.43) == "BRISQUE 23.4 (naturalness: lower is better, 0–100)"
+    assert rq.score_words("sharpness", 0.53127) == "sharpness 0.531"  # a name not known yet: by name
+    summary = schema.Summary()
+    summary.scores.add(name="critic", value=6.8123, distribution=distribution)
+    summary.scores.add(name="brisque", value=23.43)
+    summary.scores.add(name="sharpness", value=0.53127)
+    scores = rq.scores_of(summary)
+    assert [(s["name"], s["value"]) for s in scores] == [("critic", 6.8123), ("brisque", pytest.approx(23.43)),
+                                                         ("sharpness", pytest.approx(0.5313))]
+    assert scores[0]["distribution"] == pytest.approx(distribution)
+    assert rq.scores_text(scores, "photo.png") == (
+        'Scores of the layer "photo.png":\n'
+        "Aesthetic score 6.8 of 10 (critic: higher is better; most likely 7)\n"
+        "BRISQUE 23.4 (naturalness: lower is better, 0–100)\n"
+        "sharpness 0.531")
+    assert rq.scores_text([]) == ""
+    name, setup = rq.score_setup(np.zeros((40, 50, 3), np.uint8), schema.PERCEPTUAL)
+    assert name == "Score" and (setup.image.width, setup.image.height) == (50, 40)
+
+
 def test_gegl_plan_maps_what_it_can_and_names_what_it_leaves_out():
     steps, skipped = gegl_filters.plan({"filters": [
         {"name": "exposure", "values": [0.5], "label": "Exposure +0.50 EV"},
@@ -183,6 +228,25 @@ def test_errors_are_sentences(daemon, photo, transport):
         Client(_settings(daemon), prefer=transport).run(*rq.adjust_setup(small, schema.PERCEPTUAL, "sa-adjust",
                                                                          "sepia"), small)
     assert unknown.value.code == "INVALID_ARGUMENT" and "has no style 'sepia'" in str(unknown.value)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "bridge"])
+def test_score_through_the_plugins_client(daemon, photo, transport):
+    client = Client(_settings(daemon), prefer=transport)
+    reader = client.run(*rq.score_setup(photo, schema.PERCEPTUAL), photo)
+    scores = rq.scores_of(reader.summary)
+    with daemon.client() as reference:
+        expected = {score.name: score.value for score in reference.score(photo).summary.scores}
+    critic = next(score for score in scores if score["name"] == "critic")
+    assert critic["value"] == pytest.approx(expected["critic"], abs=1e-4) and 1 <= critic["value"] <= 10
+    assert critic["text"].startswith("Aesthetic score %.1f of 10 (critic: higher is better; most likely "
+                                     % critic["value"])
+    tiny = np.ascontiguousarray(photo[:20, :24])
+    with pytest.raises(BackendError) as small:
+        client.run(*rq.score_setup(tiny, schema.PERCEPTUAL), tiny)
+    assert small.value.code == "INVALID_ARGUMENT"
+    assert str(small.value) == ("The daemon said: the layer is 24 x 20 pixels: the critic needs at least 32 pixels "
+                                "on each side to score it")
 
 
 def test_relay_without_a_backend_python_says_how_to_fix_it(daemon):

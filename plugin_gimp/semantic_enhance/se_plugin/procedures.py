@@ -4,7 +4,8 @@ Every entry follows one path (``run_image_entry`` and ``Job``): read the active 
 selection or a channel) through Gegl, stream it to the daemon with progress in GIMP's bar, add what came back
 as NEW items (layers, a layer group, channels, guides, a selection, paths) inside one undo group,
 each result carrying the parameters that made it as a ``semantic-enhance`` parasite. The original
-layer is never written.
+layer is never written. Score adds no item: its words go into the report (and a GIMP message when
+interactive), the scores into one image parasite.
 """
 
 import json
@@ -282,6 +283,8 @@ def progressive(job):
     daemon = rq.parameters(reader.summary)
     stack = daemon.get("filter_stack") or {"filters": [{"name": f.name, "values": list(f.values)}
                                                        for f in reader.summary.filter_stack.filters]}
+    for item in stack.get("filters", []):  # each filter's label, as its step layer is named
+        item.setdefault("label", rq.filter_label(item.get("name", "?"), item.get("values", [])))
     parameters = job.parameters(reader, steps=steps, selection=mask is not None, filter_stack=stack)
     with job.undo_group():
         group = Gimp.GroupLayer.new(job.image, "Progressive Enhance")
@@ -331,6 +334,28 @@ def filters(job):
     return job.finish()
 
 
+SCORE_PARASITE = "semantic-enhance-score"
+
+
+def score(job):
+    """The layer's scores in words; nothing in the image changes but one parasite on the image
+    ("semantic-enhance-score", undoable) that keeps the last scores and which layer they are of."""
+    source = job.layer.read()
+    reader = job.call(*rq.score_setup(source, job.layer.transfer), source)
+    scores = rq.scores_of(reader.summary)
+    if not scores:
+        raise BackendError("DATA_LOSS", "The daemon's reply has no score.")
+    name = job.layer.drawable.get_name()
+    text = rq.scores_text(scores, name)
+    parameters = job.parameters(reader, layer=name, scores=scores, text=text)
+    data = list(json.dumps(parameters, sort_keys=True).encode("utf-8"))
+    with job.undo_group():
+        job.image.attach_parasite(Gimp.Parasite.new(SCORE_PARASITE, Gimp.PARASITE_PERSISTENT | Gimp.PARASITE_UNDOABLE,
+                                                    data))
+    job.report.update(scores=scores, text=text, parasite=SCORE_PARASITE)
+    return job.finish()
+
+
 def add_editable_filters(job, source, stack_json, parameters, masked, group=None):
     """A hidden copy of the source carrying the stack as GIMP 3 non-destructive GEGL filters (approximate;
     see gegl_filters), with the selection as a layer mask when the run was limited to it."""
@@ -361,7 +386,7 @@ def add_editable_filters(job, source, stack_json, parameters, masked, group=None
 
 
 IMAGE_ENTRIES = {"adjust": adjust, "maps": maps, "personalize": personalize, "aesthetic": aesthetic,
-                 "crop": crop, "progressive": progressive, "filters": filters}
+                 "crop": crop, "progressive": progressive, "filters": filters, "score": score}
 
 
 def run_image_entry(entry, title, image, drawables, config):

@@ -64,6 +64,10 @@ def progressive_setup(pixels, transfer, steps=0, mask=None):
     return "Progressive", setup
 
 
+def score_setup(pixels, transfer):
+    return "Score", schema.ScoreSetup(image=_image_header(pixels, transfer))
+
+
 def parse_stack_json(text):
     """A FilterStack message from the stack JSON format {"filters": [{"name": ..., "values": [...]}]}."""
     try:
@@ -113,22 +117,47 @@ def stack_labels(stack_json, stack_message=None):
     return []
 
 
+def _stack_items(summary):
+    """[(filter name, label)] of the final stack: the daemon's parameters (which carry labels) when they
+    have the stack, else ``summary.filter_stack`` with fallback labels."""
+    items = (parameters(summary).get("filter_stack") or {}).get("filters")
+    if isinstance(items, list) and items:
+        return [(str(item.get("name", "")),
+                 item.get("label") or filter_label(item.get("name", "?"), item.get("values", [])))
+                for item in items]
+    return [(f.name, filter_label(f.name, list(f.values))) for f in summary.filter_stack.filters]
+
+
 def step_names(images, summary):
     """Name each returned step image ("step/1", "step/2 exposure" ...) by the filter it added, in step order.
 
-    Step k's label, first found: the text after the role's number; the k-th filter label of the final
-    stack in the daemon's parameters; the last filter of ``summary.steps[k]``; the role itself.
+    Step k is the image after the first k filters of the final stack, so its name is the k-th filter's
+    label ("Exposure +0.42 EV"). The text after the role's number, when there is one, is used as it is
+    unless it is only a filter name ("exposure"): then that filter's label (the k-th filter's when the
+    names agree, else the only filter of that name). Without a stack: the last filter of
+    ``summary.steps[k-1]``; at last the role itself.
     """
     roles = sorted((role for role in images if role.startswith("step/")),
                    key=lambda role: int(role.split("/", 1)[1].split()[0]))
-    labels = stack_labels(parameters(summary).get("filter_stack"), summary.filter_stack)
+    items = _stack_items(summary)
     names = []
-    for index, role in enumerate(roles):
-        label = role.split(" ", 1)[1] if " " in role else ""
-        if not label and index < len(labels):
-            label = labels[index]
-        if not label and index < len(summary.steps) and summary.steps[index].filters:
-            last = summary.steps[index].filters[-1]
+    for role in roles:
+        number, _, text = role.split("/", 1)[1].partition(" ")
+        k, text = int(number), text.strip()
+        kth = items[k - 1] if 0 < k <= len(items) else None
+        label = ""
+        if text:
+            same_name = [item_label for name, item_label in items if name == text]
+            if kth is not None and kth[0] == text:
+                label = kth[1]
+            elif len(same_name) == 1:
+                label = same_name[0]
+            else:
+                label = text
+        elif kth is not None:
+            label = kth[1]
+        elif 0 < k <= len(summary.steps) and summary.steps[k - 1].filters:
+            last = summary.steps[k - 1].filters[-1]
             label = filter_label(last.name, list(last.values))
         names.append((role, label or role))
     return names
@@ -166,3 +195,50 @@ def crop_boxes_in_image(crops, offset_x, offset_y, width, height):
         h = max(1, int(round(crop.height * height)))
         boxes.append((x0, y0, w, h, float(crop.score)))
     return boxes
+
+
+# ---- scores in words -------------------------------------------------------------------------
+
+def _number(value):
+    return "%.1f" % float(value)
+
+
+def _critic(value, distribution):
+    text = "Aesthetic score %s of 10 (critic: higher is better" % _number(value)
+    if len(distribution) == 10 and max(distribution) > 0:  # bins are the scores 1..10
+        text += "; most likely %d" % (1 + max(range(10), key=lambda i: distribution[i]))
+    return text + ")"
+
+
+def _brisque(value, distribution):
+    return "BRISQUE %s (naturalness: lower is better, 0–100)" % _number(value)
+
+
+# known score names -> words; any other name is shown by name with its value
+SCORE_WORDS = {"critic": _critic, "aesthetic": _critic, "brisque": _brisque}
+
+
+def score_words(name, value, distribution=()):
+    """One score as a sentence: "Aesthetic score 6.8 of 10 (critic: higher is better; most likely 7)"."""
+    words = SCORE_WORDS.get(str(name).strip().lower())
+    distribution = [float(p) for p in distribution or ()]
+    if words is not None:
+        return words(value, distribution)
+    return "%s %.3g" % (str(name).strip() or "Score", float(value))  # a name this plug-in does not know yet
+
+
+def scores_of(summary):
+    """The reply's scores as plain values: [{"name", "value", "distribution", "text"}], in the daemon's order."""
+    scores = []
+    for score in summary.scores:
+        value = round(float(score.value), 4)
+        distribution = [round(float(p), 6) for p in score.distribution]
+        scores.append({"name": score.name, "value": value, "distribution": distribution,
+                       "text": score_words(score.name, value, distribution)})
+    return scores
+
+
+def scores_text(scores, layer_name=None):
+    """All scores, one sentence a line, after a line naming the layer when given."""
+    lines = ["Scores of the layer \"%s\":" % layer_name] if layer_name else []
+    return "\n".join(lines + [score["text"] for score in scores])
