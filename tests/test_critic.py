@@ -161,8 +161,8 @@ def test_score_command_prints_and_writes_json(daemon, tmp_path, coffee):
     assert brisque["name"] == "brisque" and brisque["distribution"] == [] and 0 <= brisque["value"] <= 100
 
 
-def test_progressive_stays_not_installed_and_score_is_the_critics():
-    assert models.get("progressive").installed() is False
+def test_score_is_the_critics_and_progressive_uses_the_same_weights():
+    assert models.get("progressive").weights[0] == models.get("critic").weights[0] == "aesthetic-critic.safetensors"
     assert "score" not in models.get("progressive").tasks
     assert models.for_task("score")[0].id == "critic"
     head = CriticHead()

@@ -46,6 +46,16 @@ def _curve(image, knots):
     return total * (CURVE_STEPS / (knots.sum(dim=-3) + 1e-30))
 
 
+def curve_at(knots, x):
+    """The curve of ``knots`` (8 numbers) at x in [0, 1], in plain Python (for labels)."""
+    total = sum(min(max(x - i / CURVE_STEPS, 0.0), 1.0 / CURVE_STEPS) * t for i, t in enumerate(knots))
+    return total * CURVE_STEPS / (sum(knots) + 1e-30)
+
+
+def _percent_moves(knots, points):
+    return ", ".join("%d%%→%d%%" % (round(100 * x), round(100 * curve_at(knots, x))) for x in points)
+
+
 class Filter:
     """Owns the shared steps: value count, range checks, raw<->value maps and a readable label.
 
@@ -165,6 +175,9 @@ class ToneCurve(Filter):
     def apply(self, image, values):
         return _curve(image, values[..., None, :, None, None])
 
+    def label(self, values):   # where shadows, midtones and highlights go: "Tone curve 25%→29%, ..."
+        return "Tone curve %s" % _percent_moves(list(values), (0.25, 0.5, 0.75))
+
 
 class Contrast(Filter):
     name, title, low, high, neutral = "contrast", "Contrast", -1.0, 1.0, 0.0
@@ -196,6 +209,12 @@ class ColorCurves(Filter):
     def apply(self, image, values):
         knots = values.reshape(*values.shape[:-1], 3, CURVE_STEPS)[..., None, None]
         return _curve(image, knots)
+
+    def label(self, values):   # where each channel's midtone goes: "Colour curves R 50%→52%, G ..., B ..."
+        values = list(values)
+        return "Colour curves %s" % ", ".join(
+            "%s %s" % (channel, _percent_moves(values[k * CURVE_STEPS:(k + 1) * CURVE_STEPS], (0.5,)))
+            for k, channel in enumerate("RGB"))
 
 
 FILTERS = {f.name: f for f in (Exposure(), Gamma(), WhiteBalance(), Saturation(), ToneCurve(),

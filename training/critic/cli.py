@@ -22,6 +22,10 @@ def register_train(models):
                    help="weight of the clean-above-degraded hinge next to the EMD loss")
     p.add_argument("--views", type=int, default=VIEWS, help="views per training photo: the whole photo and random crops")
     p.add_argument("--degraded", type=int, default=DEGRADED, help="degraded copies per view")
+    p.add_argument("--mine-rounds", type=int, default=DEFAULTS["mine_rounds"],
+                   help="rounds of PIEA hard negatives (training/critic/mine.py): each runs the search on training "
+                        "views with the current critic and retrains with what it found")
+    p.add_argument("--mine-views", type=int, default=DEFAULTS["mine_views"], help="views per training photo to mine")
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--out", help="weights file (default: the shipped backend/weights/aesthetic-critic.safetensors, "
                                  "recorded in the manifest)")
@@ -49,7 +53,17 @@ def run_train_critic(args):
 
     started = time.time()
     train_data = data.build("train", views=args.views, degraded=args.degraded, seed=args.seed, root=_root(args))
-    head, info = train.train(train_data, seed=args.seed, steps=args.steps, lr=args.lr, rank_weight=args.rank_weight)
+    options = dict(seed=args.seed, steps=args.steps, lr=args.lr, rank_weight=args.rank_weight)
+    head, info = train.train(train_data, **options)
+    mined = []
+    for round_ in range(args.mine_rounds):
+        from training.critic import mine
+
+        print("mining round %d/%d" % (round_ + 1, args.mine_rounds))
+        mined.append(mine.mine(head, _root(args), views=args.mine_views, seed=args.seed + round_))
+        print("  %d groups, Delta E unit %.2f" % (len(mined[-1]["photo"]) // 4, mined[-1]["unit"]))
+        head, info = train.train(train_data, mined=mined, **options)
+    info["config"].update(mine_rounds=args.mine_rounds, mine_views=args.mine_views)
     results = {}
     for split in ("val", "test"):
         results[split] = evaluate.evaluate(head, data.build(split, evaluation=True, root=_root(args)))
@@ -57,8 +71,9 @@ def run_train_critic(args):
     out = args.out or os.path.join(weights.WEIGHTS_DIR, WEIGHTS)
     train.save(head, out, info["config"], args.seed)
     if args.out is None:
-        command = "semantic-enhance train critic --steps %d --seed %d --lr %g --rank-weight %g --views %d --degraded %d" % (
-            args.steps, args.seed, args.lr, args.rank_weight, args.views, args.degraded)
+        command = ("semantic-enhance train critic --steps %d --seed %d --lr %g --rank-weight %g --views %d --degraded %d "
+                   "--mine-rounds %d --mine-views %d" % (args.steps, args.seed, args.lr, args.rank_weight, args.views,
+                                                         args.degraded, args.mine_rounds, args.mine_views))
         weights.record(out, "critic", Critic.version, {
             "command": command, "seconds": round(time.time() - started), "device": "cpu",
             "backbone": "EfficientNet-Lite0 ImageNet, frozen; mean+std pooled stride-16 and stride-32 maps at 256 px",

@@ -9,3 +9,4 @@ No weights of its own: the critic (model ``critic``) is PIEA's only learned part
 """
 
 from . import search  # noqa: F401
+from .model import Progressive  # noqa: F401

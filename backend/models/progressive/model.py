@@ -95,11 +95,10 @@ class Progressive(Model):
         images = []
         if request.return_steps:   # the image after each filter: the running image, blended, encoded
             original, running = layer.rgb, layer.rgb.clone()
-            amount = mix.amount()
             report = request.stage(0.4, 0.9, "applying")
             for index, (bank, values) in enumerate(final):
                 filters.apply_stack_tiled(running, [(bank, values)])
-                shown = running if isinstance(amount, float) and amount == 1.0 else torch.lerp(original, running, amount)
+                shown = mix.blend(original, running)
                 images.append(OutputImage("step/%d %s" % (index + 1, bank.name), pixels.encode(shown, layer),
                                           layer.transfer))
                 report((index + 1) / len(final))
