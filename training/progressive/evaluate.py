@@ -30,11 +30,11 @@ def run(photos, critic, per_photo=4, families=FAMILIES, steps=piea.STEPS, lr=pie
         exposure_start=piea.EXPOSURE_START, log=print):
     """photos [(id, path)] -> rows: one per (photo, family, seed) with every method's metrics."""
     rows = []
-    for photo_id, path in photos:
+    for number, (photo_id, path) in enumerate(photos):
         clean = clean_view(path)
         for family in families:
             for seed in range(per_photo):
-                distorted, said = distort(clean, family, seed)
+                distorted, said = distort(clean, family, number * 1000 + seed)
                 outputs = {"input": distorted}
                 outputs.update({name: method(distorted) for name, method in baselines.BASELINES.items()})
                 started = time.time()

@@ -1,0 +1,82 @@
+"""`progressive` (PIEA) on a 24-megapixel 16-bit layer, by stage, in process and over gRPC.
+
+Stages: decode the layer; the <= 512 px view; the search (M gradient steps through the critic on the
+view); the final stack on the full layer (band by band); encode. Reference measured in the same run:
+an OpenCV sRGB -> Lab conversion of the same 24-MP image (float32), a pointwise pass every editor pays.
+Target (issue 16): <= 10 s end to end for 20 steps on this CPU.
+
+    python -m training.bench.progressive [--steps 20] [--megapixels 24]
+"""
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--megapixels", type=float, default=24.0)
+    parser.add_argument("--no-daemon", action="store_true", help="only the in-process stages")
+    args = parser.parse_args(argv)
+
+    import cv2
+    import torch
+    from skimage import data
+
+    from backend import models
+    from backend.imaging import pixels, upsample
+    from backend.models import View
+    from backend.spawn import spawn_daemon
+
+    width = int(round((args.megapixels * 1e6 * 1.5) ** 0.5))
+    height = int(round(width / 1.5))
+    photo = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+    deep = (photo.astype(np.uint16) * 257 // 2)   # 16-bit, one stop under
+    model = models.get("progressive")
+    model.ensure_loaded("cpu")
+    request = models.Request(kind="progressive", image=deep, steps=args.steps)
+    times = {}
+
+    def timed(name, call):
+        started = time.perf_counter()
+        value = call()
+        times[name] = time.perf_counter() - started
+        return value
+
+    layer = timed("decode", lambda: pixels.decode(deep, request.transfer))
+    view = View(layer, "cpu")
+    timed("view (<= 512 px)", lambda: view.rgb)
+    params = timed("search (%d steps)" % args.steps, lambda: model.predict(view, request))
+    outcome = timed("apply at full resolution", lambda: model.apply(layer, params, request))
+    timed("encode", lambda: pixels.encode(outcome.result, layer))
+    floats = photo.astype(np.float32) / 255
+    started = time.perf_counter()
+    cv2.cvtColor(floats, cv2.COLOR_RGB2LAB)
+    reference = time.perf_counter() - started
+    total = sum(times.values())
+    print("PIEA on a %d x %d 16-bit layer (%.1f MP), %d steps, %d threads" % (width, height, width * height / 1e6,
+                                                                             args.steps, torch.get_num_threads()))
+    print("| stage | seconds | x OpenCV Lab of the same image |")
+    print("|---|---|---|")
+    for name, seconds in times.items():
+        print("| %s | %.2f | %.1f |" % (name, seconds, seconds / reference))
+    print("| **in process, total** | **%.2f** | %.1f |" % (total, total / reference))
+    print("| OpenCV sRGB->Lab, float32 (reference) | %.2f | 1.0 |" % reference)
+    if not args.no_daemon:
+        daemon = spawn_daemon(tempfile.mkdtemp(), timeout=60)
+        try:
+            client = daemon.client()
+            client.progressive(deep[:256, :256], steps=1)   # warm: the model loaded
+            started = time.perf_counter()
+            client.progressive(deep, steps=args.steps)
+            print("| **over gRPC, end to end (upload, all stages, download)** | **%.2f** | %.1f |"
+                  % (time.perf_counter() - started, (time.perf_counter() - started) / reference))
+        finally:
+            daemon.stop()
+
+
+if __name__ == "__main__":
+    main()
