@@ -33,21 +33,21 @@ def small(photo, side=256):
     return upsample.downscale(torch.from_numpy(photo.astype(np.float32) / 255).permute(2, 0, 1), side)
 
 
-def test_the_search_starts_at_identity_with_exposure_as_the_paper_says():
+def test_the_search_starts_at_identity_and_exposure_where_asked():
     stack = piea.to_stack(piea.start_raw(exposure_start=0.0))
     assert [bank.name for bank, _ in stack] == filters.ORDER
     for bank, values in stack:
         assert values == pytest.approx(bank.neutral_values(), abs=1e-4)
     image = torch.rand(1, 3, 8, 8) * 0.98 + 0.01   # gamma floors values at 0.001
     assert torch.allclose(piea.replay(image, stack), image, atol=1e-4)
-    exposure = piea.to_stack(piea.start_raw())
-    assert exposure.steps[0][1] == pytest.approx([piea.EXPOSURE_START], abs=1e-4)
+    exposure = piea.to_stack(piea.start_raw(piea.PAPER_EXPOSURE_START))
+    assert exposure.steps[0][1] == pytest.approx([1.0], abs=1e-4)
 
 
 @installed
 def test_gradient_steps_raise_the_critics_score_within_the_filters_ranges(critic, photo):
     darker = small(photo) * 0.35   # about -1.5 EV
-    stacks, scores = piea.search(darker, critic, steps=5, exposure_start=0.0)
+    stacks, scores = piea.search(darker, critic, steps=5, lr=piea.PAPER_LEARNING_RATE, exposure_start=0.0)
     assert len(stacks) == 5 and len(scores) == 6
     assert scores[-1] > scores[0] + 0.1
     final = stacks[-1]

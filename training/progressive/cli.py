@@ -15,8 +15,8 @@ def register_train(models):
 
 
 def register_eval(models):
-    from backend.models.progressive.search import EXPOSURE_START, LEARNING_RATE, STEPS
-
+    # the defaults are the model's (backend/models/progressive/search.py), read when the command runs:
+    # registering must not import torch (client commands stay light)
     p = models.add_parser("progressive", help="PIEA: distort held-out photos and recover them, against classical "
                                               "baselines (PSNR, CIEDE2000, histogram intersection, critic)")
     p.add_argument("--split", choices=("val", "test"), default="test",
@@ -24,9 +24,9 @@ def register_eval(models):
     p.add_argument("--photos", help="any folder of photos instead of the corpus split (photos you never saw)")
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--per-photo", type=int, default=3, help="distortions per photo and family")
-    p.add_argument("--steps", type=int, default=STEPS)
-    p.add_argument("--lr", type=float, default=LEARNING_RATE)
-    p.add_argument("--exposure-start", type=float, default=EXPOSURE_START)
+    p.add_argument("--steps", type=int, help="gradient steps (default: the model's, 20)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the model's, 3e-4; the paper's 1e-3)")
+    p.add_argument("--exposure-start", type=float, help="EV the search starts from (default: the model's, 0; the paper's 1)")
     p.add_argument("--critic", help="an unshipped critic weights file to guide the search")
     p.add_argument("--json", help="write the tables and the per-photo rows here")
     p.set_defaults(func=run_eval_progressive)
@@ -60,8 +60,12 @@ def _critic(path):
 
 
 def run_eval_progressive(args):
+    from backend.models.progressive import search
     from training.progressive import evaluate
 
+    args.steps = search.STEPS if args.steps is None else args.steps
+    args.lr = search.LEARNING_RATE if args.lr is None else args.lr
+    args.exposure_start = search.EXPOSURE_START if args.exposure_start is None else args.exposure_start
     photos = _photos(args)
     rows = evaluate.run(photos, _critic(args.critic), per_photo=args.per_photo, steps=args.steps, lr=args.lr,
                         exposure_start=args.exposure_start)

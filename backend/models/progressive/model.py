@@ -48,7 +48,7 @@ class Progressive(Model):
     weights = (WEIGHTS,)   # PIEA's only learned part is the critic (model 'critic')
     options = (Option("learning-rate", "gradient step size on the raw filter parameters (PIEA: 1e-3)",
                       str(search.LEARNING_RATE)),
-               Option("exposure-start", "exposure (EV) the search starts from (PIEA: 1.0)", str(search.EXPOSURE_START)),
+               Option("exposure-start", "exposure (EV) the search starts from (PIEA: 1.0, for dark raw photos)", str(search.EXPOSURE_START)),
                Option("strength", "0..1: blend of the result with the original", "1"))
 
     def __init__(self):
