@@ -159,3 +159,19 @@ def test_distortions_baselines_and_metrics():
     for name, method in baselines.BASELINES.items():
         out = method(dark)
         assert out.shape == dark.shape and metrics.psnr(out, clean) > metrics.psnr(dark, clean), name
+
+
+@installed
+def test_eval_progressive_runs_on_any_folder_of_photos(tmp_path, photo):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(str(folder / "astronaut.png"), photo)
+    out = tmp_path / "eval.json"
+    run = subprocess.run([sys.executable, "-m", "backend.cli", "eval", "progressive", "--photos", str(folder),
+                          "--per-photo", "1", "--steps", "2", "--json", str(out)], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "| PIEA |" in run.stdout and "percentile stretch" in run.stdout
+    written = json.loads(out.read_text())
+    assert written["tables"]["all"]["_"]["cases"] == 2 and len(written["rows"]) == 2
+    assert {row["family"] for row in written["rows"]} == {"critic", "other"}
