@@ -25,6 +25,10 @@ def register_train(models):
     p.add_argument("--mine-rounds", type=int, default=DEFAULTS["mine_rounds"],
                    help="rounds of PIEA hard negatives (training/critic/mine.py): each runs the search on training "
                         "views with the current critic and retrains with what it found")
+    p.add_argument("--nearby-views", type=int, default=DEFAULTS["nearby_views"],
+                   help="views per training photo given small random filter-bank moves (training/critic/mine.py "
+                        "nearby): the critic learns that PIEA's moves away from a clean photo score lower")
+    p.add_argument("--nearby-copies", type=int, default=DEFAULTS["nearby_copies"], help="moves per nearby view")
     p.add_argument("--mine-views", type=int, default=DEFAULTS["mine_views"], help="views per training photo to mine")
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--out", help="weights file (default: the shipped backend/weights/aesthetic-critic.safetensors, "
@@ -54,8 +58,13 @@ def run_train_critic(args):
     started = time.time()
     train_data = data.build("train", views=args.views, degraded=args.degraded, seed=args.seed, root=_root(args))
     options = dict(seed=args.seed, steps=args.steps, lr=args.lr, rank_weight=args.rank_weight)
-    head, info = train.train(train_data, **options)
     mined = []
+    if args.nearby_views:
+        from training.critic import mine
+
+        mined.append(mine.nearby(_root(args), views=args.nearby_views, copies=args.nearby_copies, seed=args.seed))
+        print("nearby: %d groups, Delta E unit %.2f" % (int(mined[-1]["group"][-1]) + 1, mined[-1]["unit"]))
+    head, info = train.train(train_data, mined=mined, **options)
     for round_ in range(args.mine_rounds):
         from training.critic import mine
 
@@ -63,7 +72,8 @@ def run_train_critic(args):
         mined.append(mine.mine(head, _root(args), views=args.mine_views, seed=args.seed + round_))
         print("  %d groups, Delta E unit %.2f" % (len(mined[-1]["photo"]) // 4, mined[-1]["unit"]))
         head, info = train.train(train_data, mined=mined, **options)
-    info["config"].update(mine_rounds=args.mine_rounds, mine_views=args.mine_views)
+    info["config"].update(mine_rounds=args.mine_rounds, mine_views=args.mine_views, nearby_views=args.nearby_views,
+                          nearby_copies=args.nearby_copies)
     results = {}
     for split in ("val", "test"):
         results[split] = evaluate.evaluate(head, data.build(split, evaluation=True, root=_root(args)))
@@ -72,13 +82,15 @@ def run_train_critic(args):
     train.save(head, out, info["config"], args.seed)
     if args.out is None:
         command = ("semantic-enhance train critic --steps %d --seed %d --lr %g --rank-weight %g --views %d --degraded %d "
-                   "--mine-rounds %d --mine-views %d" % (args.steps, args.seed, args.lr, args.rank_weight, args.views,
-                                                         args.degraded, args.mine_rounds, args.mine_views))
+                   "--nearby-views %d --nearby-copies %d --mine-rounds %d" % (
+                       args.steps, args.seed, args.lr, args.rank_weight, args.views, args.degraded, args.nearby_views,
+                       args.nearby_copies, args.mine_rounds))
         weights.record(out, "critic", Critic.version, {
             "command": command, "seconds": round(time.time() - started), "device": "cpu",
             "backbone": "EfficientNet-Lite0 ImageNet, frozen; mean+std pooled stride-16 and stride-32 maps at 256 px",
-            "data": "package photo corpus, train split (%d photos x %d views, each clean + %d seeded degradations)"
-                    % (len(set(train_data["photo"])), args.views, args.degraded)}, _metrics(results))
+            "data": "package photo corpus, train split (%d photos x %d views, each clean + %d seeded degradations; "
+                    "%d views x %d small filter-bank moves)" % (len(set(train_data["photo"])), args.views, args.degraded,
+                                                                args.nearby_views, args.nearby_copies)}, _metrics(results))
     print("wrote %s" % out)
 
 

@@ -64,3 +64,62 @@ def mine(head, root, views=2, steps=piea.STEPS, lr=piea.LEARNING_RATE, seed=0, l
         photo_ids += [photo_id] * 4
     return {"features": torch.cat(features), "strength": torch.tensor(strengths), "group": torch.tensor(group_ids),
             "photo": photo_ids, "kinds": [["mined"]] * len(photo_ids), "unit": unit}
+
+
+def random_stack(rng, strength):
+    """A random filter-bank stack around identity, scaled by ``strength`` in [0, 1]: the moves PIEA's search
+    can make (exposure, gamma, white balance, saturation, tone, contrast, colour curves), each with p 0.6."""
+    from backend.imaging import filters
+
+    def on():
+        return rng.random() < 0.6
+
+    steps = []
+    if on():
+        steps.append(("exposure", [float(rng.uniform(-1.5, 1.5) * strength)]))
+    if on():
+        steps.append(("gamma", [float(np.exp(rng.uniform(-0.6, 0.6) * strength))]))
+    if on():
+        u = rng.normal(size=3)
+        steps.append(("white_balance", np.exp(0.3 * strength * u / np.linalg.norm(u)).tolist()))
+    if on():
+        steps.append(("saturation", [float(rng.uniform(0, 1) * strength)]))
+    if on():
+        steps.append(("tone", (2.0 ** (0.6 * strength * rng.uniform(-1, 1, filters.CURVE_STEPS))).tolist()))
+    if on():
+        steps.append(("contrast", [float(rng.uniform(-0.6, 0.6) * strength)]))
+    if on():
+        steps.append(("color", np.clip(1 + 0.1 * strength * rng.uniform(-1, 1, 3 * filters.CURVE_STEPS), 0.9, 1.1).tolist()))
+    return filters.FilterStack.parse({"filters": [{"name": n, "values": v} for n, v in steps]})
+
+
+def nearby(root, views=2, copies=6, seed=0, log=print):
+    """Features of small random filter-bank moves of train views, laid out like ``mine``: each group =
+    [clean view, a colour/tone-degraded copy (its known strength calibrates the unit), ``copies`` moves at
+    strengths U(0.03, 0.6) labelled by their Delta E from the clean view]. Dense samples right around the
+    clean photo, in PIEA's own parameter space, so the critic's optimum sits at the clean photo."""
+    photos = corpus_photos("train", root)
+    groups, scale = [], []
+    for index, (photo_id, path) in enumerate(photos):
+        rng = np.random.default_rng([seed, 104729, index])
+        for view in photo_views(path, views, rng):
+            degraded, amount = _tone_degraded(view, rng)
+            moved = []
+            for _ in range(copies):
+                stack = random_stack(rng, float(rng.uniform(0.03, 0.6)))
+                with torch.no_grad():
+                    moved.append(piea.replay(view[None], stack)[0])
+            groups.append((photo_id, view, degraded, amount, moved))
+            scale.append(delta_e(degraded, view) / amount)
+        if log:
+            log("  nearby %d/%d %s" % (index + 1, len(photos), photo_id))
+    unit = float(np.median(scale))
+    features, strengths, group_ids, photo_ids = [], [], [], []
+    for number, (photo_id, view, degraded, amount, moved) in enumerate(groups):
+        images = [view, degraded] + moved
+        features.append(features_of(images))
+        strengths += [0.0, amount] + [min(1.0, delta_e(image, view) / unit) for image in moved]
+        group_ids += [number] * len(images)
+        photo_ids += [photo_id] * len(images)
+    return {"features": torch.cat(features), "strength": torch.tensor(strengths), "group": torch.tensor(group_ids),
+            "photo": photo_ids, "kinds": [["nearby"]] * len(photo_ids), "unit": unit}

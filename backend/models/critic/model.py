@@ -33,7 +33,7 @@ def _too_small(width, height):
 @register
 class Critic(Model):
     id = "critic"
-    version = "1"
+    version = "2"
     paper = "NIMA's head (Talebi & Milanfar 2018) trained on clean versus degraded corpus photos, for PIEA"
     summary = ("Aesthetic score 1..10 (mean of a 10-bin distribution), from clean-versus-degraded training; "
                "and BRISQUE (LIVE model, 0..100, lower is better)")
