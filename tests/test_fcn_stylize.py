@@ -201,6 +201,7 @@ def test_a_style_learnt_while_the_daemon_runs_is_served_at_once(home_daemon, tmp
     expected = invented.split_toning(photo.astype(np.float32) / 65535)
     got = result.image.astype(np.float32) / 65535
     source = photo.astype(np.float32) / 65535
-    assert learn.lab_distance(got, expected) <= BAR * learn.lab_distance(source, expected)
+    # four small pairs (not ten), the after-images exported at 3/4 size: a looser bar than the ten pairs
+    assert learn.lab_distance(got, expected) <= 0.3 * learn.lab_distance(source, expected)
     with pytest.raises(BackendError, match="built-in style 'cold' needs the paper's trained weights"):
         client.adjust(photo, style="cold", model="fcn-stylize")

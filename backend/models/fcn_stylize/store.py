@@ -86,7 +86,11 @@ def save(name, arrays, metadata, card, directory=None, replace=False):
     """Write a learnt look ({"quadratic", "lut", "spatial"} float32 numpy arrays) and its card."""
     from safetensors.numpy import save_file
 
+    import numpy as np
+
     check_name(name)
+    # safetensors writes an array's memory as it lies: a transposed view would be stored scrambled
+    arrays = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in arrays.items()}
     look_path, card_path = paths(name, directory)
     if os.path.exists(look_path) and not replace:
         raise StyleFileError("a style named %r already exists (%s); remove it first or choose another name"
