@@ -56,7 +56,7 @@ def test_banded_application_equals_one_pass_and_strength_zero_is_the_input():
 
 @pytest.mark.parametrize("name", list(invented.LOOKS))
 def test_learnt_looks_reproduce_invented_looks_on_held_out_photos(name):
-    rows, _ = evaluate.invented_looks(side=256, names=[name])
+    rows, _ = evaluate.invented_looks(side=224, names=[name])
     row = rows[0]
     print("\n%s: held out %.3f x the input's Lab distance (global quadratic fit %.3f); per photo %s"
           % (name, row["ratio"], row["baseline_ratio"], row["per_photo"]))
@@ -205,3 +205,13 @@ def test_a_style_learnt_while_the_daemon_runs_is_served_at_once(home_daemon, tmp
     assert learn.lab_distance(got, expected) <= 0.3 * learn.lab_distance(source, expected)
     with pytest.raises(BackendError, match="built-in style 'cold' needs the paper's trained weights"):
         client.adjust(photo, style="cold", model="fcn-stylize")
+
+
+def test_big_layers_go_through_local_affine_maps_close_to_the_exact_look():
+    pairs = [(n, b, invented.vignette(b)) for n, b in invented.photos(invented.TRAIN[:4], side=128).items()]
+    look = learn.solve([learn.normal_equations(b, a, learn.LUT_SIZE) for _, b, a in pairs], learn.LUT_SIZE)
+    rgb = invented.photos(["rocket"], side=640)["rocket"]
+    planes = torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+    exact = looks.apply_look(planes, look).clamp(0, 1).permute(1, 2, 0).numpy()
+    fast = looks.render(planes, look, exact_pixels=0).clamp(0, 1).permute(1, 2, 0).numpy()
+    assert learn.lab_distance(fast, exact) < 1.0 < learn.lab_distance(rgb, exact)

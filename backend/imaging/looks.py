@@ -137,3 +137,29 @@ def apply_look(image, look, mix=None, rows=128, out=None, on_progress=None):
         if on_progress:
             on_progress(stop / height)
     return out
+
+
+# A look evaluated exactly costs ~0.5 s a megapixel on two cores (two Lab conversions and two trilinear lookups
+# per pixel). Above EXACT_PIXELS it is evaluated exactly on a copy with the long side FIT_SIDE, and carried to
+# full resolution as per-pixel affine colour maps fitted there (HDRNet's seam, ``upsample.fit_local_affine``,
+# applied by ``transforms.apply_colour_transforms`` like sa-adjust's): a window of the copy holds few colours,
+# and the look is smooth in colour, so the affine map is close (docs/learn-style.md has the measured gap).
+EXACT_PIXELS = 4_000_000
+FIT_SIDE = 1024
+FIT_RADIUS = 2
+FIT_EPS = 1e-4
+
+
+def render(image, look, mix=None, on_progress=None, exact_pixels=EXACT_PIXELS):
+    """``look`` on a full-resolution image (3, H, W): exactly up to ``exact_pixels``, else through local affine
+    maps fitted on a FIT_SIDE copy (see above)."""
+    from . import transforms, upsample
+
+    height, width = image.shape[1:]
+    if height * width <= exact_pixels:
+        return apply_look(image, look, mix, on_progress=on_progress)
+    low = upsample.downscale(image, FIT_SIDE)
+    styled = apply_look(low[0], look).unsqueeze(0)
+    coefficients = upsample.fit_local_affine(low, styled, FIT_RADIUS, FIT_EPS)
+    return transforms.apply_colour_transforms(image, transforms.ColourTransformMaps(coefficients), mix,
+                                              on_progress=on_progress)

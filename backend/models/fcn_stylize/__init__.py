@@ -85,7 +85,7 @@ class FCNStylize(Model):
 
     def apply(self, layer, params, request):
         look, metadata = params
-        rgb = looks.apply_look(layer.rgb, look, self.mix(request, layer),
+        rgb = looks.render(layer.rgb, look, self.mix(request, layer),
                                on_progress=request.stage(0.4, 0.9, "applying"))
         return Outcome(result=rgb, parameters={"model": self.id, "style": request.style, "learnt": True,
                                                "sha256": metadata.get("sha256", ""), "strength": request.strength})
