@@ -204,6 +204,7 @@ def test_a_style_learnt_while_the_daemon_runs_is_served_at_once(home_daemon, tmp
     source = photo.astype(np.float32) / 65535
     # four small pairs (not ten), the after-images exported at 3/4 size: a looser bar than the ten pairs
     assert learn.lab_distance(got, expected) <= 0.3 * learn.lab_distance(source, expected)
+    assert client.adjust(photo, style="mine").summary.model == "fcn-stylize"  # a learnt style names its model
     with pytest.raises(BackendError, match="built-in style 'cold' needs the paper's trained weights"):
         client.adjust(photo, style="cold", model="fcn-stylize")
 
