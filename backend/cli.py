@@ -230,6 +230,31 @@ def cmd_score(args):
     print(text)
 
 
+def cmd_styles(args):
+    """Learnt styles in this user's styles folder (a daemon of this user serves them at once)."""
+    from .models.fcn_stylize import store
+
+    if args.action != "list" and not args.target:
+        raise UsageError("styles %s: give the %s" % (args.action, "style file" if args.action == "import" else "style's name"))
+    try:
+        if args.action == "list":
+            names = store.names()
+            print("learnt styles in %s:%s" % (store.styles_dir(), "" if names else " none"))
+            for name in names:
+                print("  %-24s %s" % (name, store.describe(name)))
+        elif args.action == "remove":
+            store.remove(args.target)
+            print("removed style %r" % args.target)
+        elif args.action == "export":
+            if not args.dest:
+                raise UsageError("styles export NAME DIR: give the folder to copy the style into")
+            print("wrote %s" % ", ".join(store.export(args.target, args.dest)))
+        else:
+            print("imported %s" % store.import_file(args.target, args.name, replace=args.replace))
+    except store.StyleFileError as error:
+        raise UsageError("styles %s: %s" % (args.action, error))
+
+
 def cmd_install_gimp_plugin(args):
     try:
         from plugin_gimp.install import install
@@ -330,6 +355,14 @@ def build_parser():
     p.add_argument("--json", help="also write the scores to this JSON file")
     _add_client_flags(p)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("styles", help="your learnt styles: list, remove NAME, export NAME DIR, import FILE")
+    p.add_argument("action", choices=("list", "remove", "export", "import"))
+    p.add_argument("target", nargs="?", help="remove/export: the style's name; import: a .safetensors style file")
+    p.add_argument("dest", nargs="?", help="export: the folder to copy the style file and its card into")
+    p.add_argument("--name", help="import: the name to give it (default: the file's)")
+    p.add_argument("--replace", action="store_true", help="import: replace a style of the same name")
+    p.set_defaults(func=cmd_styles)
 
     p = sub.add_parser("install-gimp-plugin", help="install the GIMP 3 plug-in for this user")
     p.add_argument("--dest", help="plug-ins folder (default: found from the usual GIMP 3 locations)")

@@ -11,6 +11,18 @@ from backend.spawn import spawn_daemon
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_user_styles(tmp_path_factory):
+    """Learnt styles live in the user's data folder: every test (and every daemon it starts) gets an empty one."""
+    old = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def photo():
     """scikit-image's 'astronaut' (512x512 RGB u8), a real photograph."""

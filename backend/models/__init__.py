@@ -12,7 +12,8 @@ from .base import Model, ModelNotInstalled, Outcome, OutputImage, View  # noqa: 
 from .request import CropOptions, Request, RequestError  # noqa: F401
 
 _MODULES = ["backend.models.filters", "backend.models.sa_adjust", "backend.models.critic",
-            "backend.models.progressive", "backend.models.planned"]
+            "backend.models.progressive", "backend.models.fcn_stylize",
+            "backend.models.planned"]
 _REGISTRY = {}
 
 
@@ -39,7 +40,9 @@ def get(model_id):
     return models[model_id]
 
 
-def for_task(task):
-    """Models serving a task, installed ones first (the first is the task's default)."""
+def for_task(task, style=""):
+    """Models serving a task, installed ones first (the first is the task's default); with a ``style``, the
+    installed models that serve it come first (a learnt style names fcn-stylize without ``--model``)."""
     models = [m for m in all_models().values() if task in m.tasks]
-    return sorted(models, key=lambda m: (not m.installed(), m.default_rank))
+    return sorted(models, key=lambda m: (not (style and m.installed() and style in m.styles), not m.installed(),
+                                         m.default_rank))

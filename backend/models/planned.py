@@ -5,20 +5,8 @@ sentence ("model 'sa-adjust' is not installed ...") instead of an unknown-id err
 replaced by its real module as the model lands.
 """
 
-from .. import styles as style_registry
 from . import register
 from .base import Model
-
-
-@register
-class FCNStylize(Model):
-    id = "fcn-stylize"
-    paper = "Zhu & Yu 2018, Automatic Image Stylization using Deep FCNs"
-    summary = "Per-pixel quadratic Lab transforms for local and global styles"
-    tasks = ("adjust",)
-    styles = tuple(style_registry.STYLES)
-    weights = ("fcn-stylize.safetensors",)
-    default_rank = 1
 
 
 @register

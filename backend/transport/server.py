@@ -301,7 +301,7 @@ class Service:
                 raise Refused("INVALID_ARGUMENT", "model '%s' does not do %s; it does: %s"
                               % (model.id, kind, ", ".join(model.tasks)))
             return kind, model
-        return kind, models.for_task(kind)[0]
+        return kind, models.for_task(kind, getattr(setup, "style", ""))[0]
 
     @staticmethod
     def _request(kind, model, setup):

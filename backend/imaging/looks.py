@@ -1,0 +1,165 @@
+"""A learnt look: a resolution-free colour transform with position as an input, applied at full resolution.
+
+What a user's retouching does to a photo is, for most looks, a function of the pixel's colour (tone curves,
+hue shifts, split toning: a 3-D LUT) plus a low-frequency function of where the pixel is (a vignette, a
+graduated filter, a sky tint that depends on colour *and* height). A ``Look`` holds both, as a change of
+the pixel's CIELab colour (L, a, b / 100, the space the error is measured in):
+
+    out(c, x, y) = lab(c) + Q(lab(c)) @ quadratic + lut(c) + sum_k s_k(x, y) * spatial_k(c)
+
+- ``quadratic`` (10, 3): Zhu & Yu's global quadratic transform of Lab, Q = [L², a², b², La, Lb, ab, L, a, b, 1]
+  (the paper's "global style"): what the look does to colours the pairs never showed follows it;
+- ``lut`` (3, n, n, n): the rest of the colour change at the nodes of an n^3 grid over the input sRGB cube, laid out
+  [channel, b, g, r] (``grid_sample``'s (D, H, W) for grid coordinates (r, g, b)), read trilinearly;
+- ``spatial`` (K, 3, m, m, m): per spatial term s_k (``SPATIAL_TERMS``: low-order polynomials of the
+  position x, y in [-1, 1] across the width and height, so the look is the same at any resolution), a
+  coarse LUT (m = 5) of the colour change that term scales: a bilateral grid over (position, colour) in
+  separable form. A vignette is a change proportional to the colour that falls with r⁴; a sky tint is
+  "blue" (a region of the coarse LUT) times "high up" (a polynomial of y).
+
+Everything is linear in the parameters, so ``training/fcn_stylize`` fits them by regularised least squares.
+``apply_look`` works a band of rows at a time (the position terms only need the band's first row), and
+blends by strength and selection with ``mixing.Mix`` like every model.
+
+    >>> look = Look.identity()
+    >>> image = torch.rand(3, 8, 12)
+    >>> bool(torch.allclose(apply_look(image, look), image))
+    True
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import color, mixing
+
+HAT_NODES = 5
+SPATIAL_TERMS = tuple("y≈%g" % (i / (HAT_NODES - 1)) for i in range(HAT_NODES)) + \
+    tuple("x≈%g" % (i / (HAT_NODES - 1)) for i in range(HAT_NODES)) + ("r⁴",)
+SPATIAL_LUT_SIZE = 7
+LAB_SCALE = 100.0
+
+
+def _hats(t):
+    """Piecewise-linear "hat" weights of t in [-1, 1] over HAT_NODES evenly spaced nodes: (HAT_NODES, ...)."""
+    position = (t + 1.0) * 0.5 * (HAT_NODES - 1)
+    nodes = torch.arange(HAT_NODES, dtype=t.dtype).view(-1, *([1] * t.dim()))
+    return (1.0 - (position.unsqueeze(0) - nodes).abs()).clamp_min(0.0)
+
+
+def spatial_basis(y, x):
+    """Normalised positions y, x (broadcastable tensors in [-1, 1]) -> (K, ...) the terms ``SPATIAL_TERMS``:
+    hats along y (a graduated filter, a sky), hats along x, and r⁴ (a vignette's corners)."""
+    y, x = torch.broadcast_tensors(y, x)
+    r2 = (x * x + y * y) * 0.5  # 0 at the centre, 1 in the corners
+    return torch.cat((_hats(y), _hats(x), (r2 * r2).unsqueeze(0)))
+
+
+def positions(total, start=0, stop=None):
+    """Centres of pixels ``start``..``stop`` (default: all) of ``total`` along one axis, normalised to [-1, 1]."""
+    stop = total if stop is None else stop
+    return (torch.arange(start, stop, dtype=torch.float32) + 0.5) * (2.0 / total) - 1.0
+
+
+@dataclass
+class Look:
+    """``lut`` (3, n, n, n) float32 colour change at the grid nodes ([channel, b, g, r]); ``spatial``
+    (K, 3, m, m, m) the same per position term."""
+
+    quadratic: torch.Tensor
+    lut: torch.Tensor
+    spatial: torch.Tensor
+
+    def __post_init__(self):
+        n = self.lut.shape[-1]
+        if self.lut.dim() != 4 or tuple(self.lut.shape) != (3, n, n, n) or n < 2:
+            raise ValueError("a look's LUT must be (3, n, n, n) with n >= 2, got %s" % (tuple(self.lut.shape),))
+        m = self.spatial.shape[-1]
+        if tuple(self.spatial.shape) != (len(SPATIAL_TERMS), 3, m, m, m) or m < 2:
+            raise ValueError("a look's spatial part must be (%d, 3, m, m, m), got %s"
+                             % (len(SPATIAL_TERMS), tuple(self.spatial.shape)))
+        if tuple(self.quadratic.shape) != (10, 3):
+            raise ValueError("a look's quadratic part must be (10, 3), got %s" % (tuple(self.quadratic.shape),))
+        if not all(torch.isfinite(t).all() for t in (self.quadratic, self.lut, self.spatial)):
+            raise ValueError("a look's parameters must be finite numbers")
+
+    @classmethod
+    def identity(cls, size=17, spatial_size=SPATIAL_LUT_SIZE):
+        return cls(torch.zeros(10, 3), torch.zeros(3, size, size, size), torch.zeros(len(SPATIAL_TERMS), 3, *(spatial_size,) * 3))
+
+    @property
+    def size(self):
+        return self.lut.shape[-1]
+
+    @property
+    def has_spatial(self):
+        return bool(self.spatial.abs().max() > 0)
+
+
+def lut_change(lut, rgb):
+    """The LUT's colour change at colours ``rgb`` (3, N, W) -> (3, N, W), trilinear, clamped to the cube."""
+    grid = (rgb.clamp(0.0, 1.0) * 2.0 - 1.0).permute(1, 2, 0).unsqueeze(0).unsqueeze(0)  # (1, 1, N, W, 3)
+    return F.grid_sample(lut.unsqueeze(0), grid, mode="bilinear", padding_mode="border", align_corners=True)[0, :, 0]
+
+
+def spatial_change(spatial, rgb, y, x):
+    """sum_k s_k(y, x) spatial_k(rgb) for a band: ``rgb`` (3, N, W), ``y`` (N, 1), ``x`` (1, W) -> (3, N, W)."""
+    terms = spatial_basis(y, x)                                          # (K, N, W)
+    k, m = spatial.shape[0], spatial.shape[-1]
+    per_term = lut_change(spatial.reshape(3 * k, m, m, m), rgb)          # (3K, N, W), one lookup for all terms
+    return torch.einsum("knw,kcnw->cnw", terms, per_term.view(k, 3, *rgb.shape[1:]))
+
+
+def apply_look(image, look, mix=None, rows=128, out=None, on_progress=None):
+    """``look`` on a full-resolution planar sRGB image (3, H, W) -> (3, H, W), blended by ``mix``
+    (mixing.Mix: strength and selection). ``on_progress(fraction)`` is called after each band; it may raise
+    to cancel."""
+    mix = mix or mixing.Mix()
+    height, width = image.shape[1:]
+    out = torch.empty_like(image) if out is None else out
+    quadratic, lut, spatial = (t.to(image.dtype) for t in (look.quadratic, look.lut, look.spatial))
+    x = positions(width).view(1, -1)
+    amount = mix.amount()
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        band = image[:, start:stop]
+        lab = color.rgb_to_lab(band.unsqueeze(0))[0] / LAB_SCALE
+        change = torch.einsum("qnw,qc->cnw", color.quadratic_lab_basis(lab), quadratic) + lut_change(lut, band)
+        if look.has_spatial:
+            change += spatial_change(spatial, band, positions(height, start, stop).view(-1, 1), x)
+        result = color.lab_to_rgb((lab + change).mul_(LAB_SCALE).unsqueeze(0))[0]
+        if amount is None:
+            out[:, start:stop] = result
+        else:
+            share = amount if isinstance(amount, float) else amount[:, start:stop]
+            torch.lerp(band, result, share, out=out[:, start:stop])
+        if on_progress:
+            on_progress(stop / height)
+    return out
+
+
+# A look evaluated exactly costs ~0.5 s a megapixel on two cores (two Lab conversions and two trilinear lookups
+# per pixel). Above EXACT_PIXELS it is evaluated exactly on a copy with the long side FIT_SIDE, and carried to
+# full resolution as per-pixel affine colour maps fitted there (HDRNet's seam, ``upsample.fit_local_affine``,
+# applied by ``transforms.apply_colour_transforms`` like sa-adjust's): a window of the copy holds few colours,
+# and the look is smooth in colour, so the affine map is close (docs/learn-style.md has the measured gap).
+EXACT_PIXELS = 4_000_000
+FIT_SIDE = 1024
+FIT_RADIUS = 2
+FIT_EPS = 1e-4
+
+
+def render(image, look, mix=None, on_progress=None, exact_pixels=EXACT_PIXELS):
+    """``look`` on a full-resolution image (3, H, W): exactly up to ``exact_pixels``, else through local affine
+    maps fitted on a FIT_SIDE copy (see above)."""
+    from . import transforms, upsample
+
+    height, width = image.shape[1:]
+    if height * width <= exact_pixels:
+        return apply_look(image, look, mix, on_progress=on_progress)
+    low = upsample.downscale(image, FIT_SIDE)
+    styled = apply_look(low[0], look).unsqueeze(0)
+    coefficients = upsample.fit_local_affine(low, styled, FIT_RADIUS, FIT_EPS)
+    return transforms.apply_colour_transforms(image, transforms.ColourTransformMaps(coefficients), mix,
+                                              on_progress=on_progress)

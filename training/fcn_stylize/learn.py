@@ -1,0 +1,287 @@
+"""Learn a user's look from about ten before/after pairs: a ``backend.imaging.looks.Look`` by least squares.
+
+The look is linear in its parameters (a 17^3 LUT of colour changes and 7 position terms times the quadratic
+colour basis, see ``looks.py``), so fitting it is one regularised linear solve, not a training loop:
+
+    minimise  sum_i mean_pixels |c + lut(c) + spatial(c, x, y) - after|²        (each pair weighs the same)
+              + SMOOTH * |second differences of the LUT along r, g, b|²         (no ripples between samples,
+              + RIDGE * |lut|² + SPATIAL_RIDGE * |spatial|²                      empty corners stay identity)
+
+on copies of the pairs with the long side at most ``SIDE`` pixels. Ten pairs cover only part of the colour
+cube; the smoothness term carries the fitted change into the empty nodes and the ridge holds far corners at
+the identity, which is what keeps held-out photos right. The errors reported are CIELab distances (ΔE76,
+mean over pixels) as a fraction of the input's distance to the look ("ratio"), on the pairs (training) and
+on each pair while it was left out of a fit (held out, k-fold with k = min(5, pairs)).
+"""
+
+import math
+import os
+
+import cv2
+import numpy as np
+import scipy.sparse as sparse
+import scipy.sparse.linalg as splinalg
+import torch
+
+from backend.imaging import color, looks
+
+SIDE = 384            # the long side the pairs are fitted at
+LUT_SIZE = 17
+SMOOTH = 1e-4         # chosen on the invented looks of tests/test_fcn_stylize.py (see docs/learn-style.md)
+RIDGE = 1e-6
+QUADRATIC_RIDGE = 1e-6
+SPATIAL_SMOOTH = 1e-5
+SPATIAL_RIDGE = 1e-6
+MIN_PAIRS = 3
+ASPECT_TOLERANCE = 0.01
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+
+
+class StyleError(ValueError):
+    """Input that cannot teach a style (one sentence; nothing is written)."""
+
+
+# -- pairs ------------------------------------------------------------------------------------------
+
+def _images(folder):
+    if not os.path.isdir(folder):
+        raise StyleError("%s is not a folder" % folder)
+    found = {}
+    for name in sorted(os.listdir(folder)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+            if stem in found:
+                raise StyleError("%s has two images named %s (%s and %s): keep one"
+                                 % (folder, stem, os.path.basename(found[stem]), name))
+            found[stem] = os.path.join(folder, name)
+    return found
+
+
+def match_pairs(before_dir, after_dir):
+    """[(name, before path, after path)] matched by file name without extension (a raw editor's export may
+    change it). Every image must have its partner, and there must be at least MIN_PAIRS."""
+    before, after = _images(before_dir), _images(after_dir)
+    lonely = sorted(set(before) ^ set(after))
+    if lonely:
+        where = ["%s (only in %s)" % (n, before_dir if n in before else after_dir) for n in lonely[:5]]
+        raise StyleError("every photo needs its retouched partner of the same name; unmatched: %s%s"
+                         % (", ".join(where), " and %d more" % (len(lonely) - 5) if len(lonely) > 5 else ""))
+    if len(before) < MIN_PAIRS:
+        raise StyleError("a style needs at least %d before/after pairs, found %d in %s and %s"
+                         % (MIN_PAIRS, len(before), before_dir, after_dir))
+    return [(name, before[name], after[name]) for name in sorted(before)]
+
+
+def _as_rgb_float(pixels):
+    """(H, W, C) u8/u16/f32 -> float32 (H, W, 3) sRGB in [0, 1] (alpha dropped, gray spread)."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    channels = pixels.shape[2]
+    rgb = pixels[:, :, :3] if channels >= 3 else pixels[:, :, :1]
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(rgb.dtype, 1.0)
+    rgb = rgb.astype(np.float32) / scale
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def align(name, before, after, side=SIDE):
+    """Both images at one size, the smaller of the two and at most ``side`` on the long side (each resized
+    with area averaging, so both are equally sharp: a sharp input against a blurred target would teach the
+    look to lose contrast). Refused when the two differ by more than a resize."""
+    (bh, bw), (ah, aw) = before.shape[:2], after.shape[:2]
+    if abs((bw / bh) / (aw / ah) - 1.0) > ASPECT_TOLERANCE:
+        raise StyleError("pair %s: the before image is %dx%d and the after image %dx%d; their sizes differ by more "
+                         "than a resize (a crop or a rotation?)" % (name, bw, bh, aw, ah))
+    scale = min(1.0, side / max(bh, bw), aw / bw)
+    size = (max(1, round(bw * scale)), max(1, round(bh * scale)))
+    return tuple(image if image.shape[1::-1] == size else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                 for image in (before, after))
+
+
+def prepare(name, before, after, side=SIDE):
+    """One pair of arrays as they were read -> (before, after) float32 (h, w, 3) at the fitting size."""
+    return align(name, _as_rgb_float(before), _as_rgb_float(after), side)
+
+
+def read_pairs(before_dir, after_dir, side=SIDE, on_progress=None):
+    """[(name, before, after)] at the fitting size, every pair checked before anything is fitted."""
+    from backend.imaging.files import ImageFileError, read_image
+
+    matched = match_pairs(before_dir, after_dir)
+    pairs = []
+    for index, (name, before_path, after_path) in enumerate(matched):
+        try:
+            before, after = read_image(before_path), read_image(after_path)
+        except ImageFileError as error:
+            raise StyleError("pair %s cannot be read: %s" % (name, error)) from None
+        pairs.append((name,) + prepare(name, before, after, side))
+        if on_progress:
+            on_progress((index + 1) / len(matched))
+    return pairs
+
+
+# -- the least-squares fit ----------------------------------------------------------------------------
+
+def trilinear(rgb, size):
+    """Colours (P, 3) in [0, 1] -> sparse (P, size^3) trilinear weights of the LUT nodes ([b, g, r] order)."""
+    position = np.clip(rgb, 0.0, 1.0) * (size - 1)
+    low = np.minimum(np.floor(position).astype(np.int64), size - 2)
+    frac = position - low
+    rows = np.arange(len(rgb))
+    data, cols = [], []
+    for corner in range(8):
+        offset = [(corner >> axis) & 1 for axis in range(3)]  # r, g, b
+        weight = np.ones(len(rgb))
+        for axis in range(3):
+            weight = weight * (frac[:, axis] if offset[axis] else 1.0 - frac[:, axis])
+        r, g, b = (low[:, axis] + offset[axis] for axis in range(3))
+        data.append(weight)
+        cols.append((b * size + g) * size + r)
+    return sparse.csr_matrix((np.concatenate(data), (np.tile(rows, 8), np.concatenate(cols))),
+                             shape=(len(rgb), size ** 3))
+
+
+def spatial_features(rgb_image, size=looks.SPATIAL_LUT_SIZE):
+    """(h, w, 3) -> sparse (h * w, K * m^3): every position term times the coarse LUT's trilinear weights."""
+    height, width = rgb_image.shape[:2]
+    terms = looks.spatial_basis(looks.positions(height).view(-1, 1), looks.positions(width).view(1, -1))
+    terms = terms.reshape(len(terms), -1).double().numpy()
+    weights = trilinear(rgb_image.reshape(-1, 3).astype(np.float64), size)
+    features = sparse.hstack([sparse.diags(term) @ weights for term in terms]).tocsr()
+    features.eliminate_zeros()  # a pixel is under 2 of the 5 hats per axis: 40 weights a row, not 88
+    return features
+
+
+def _lab(rgb_image):
+    """(h, w, 3) sRGB -> (h * w, 3) float64 Lab / 100."""
+    rgb = torch.from_numpy(np.ascontiguousarray(rgb_image)).permute(2, 0, 1).unsqueeze(0).double()
+    return (color.rgb_to_lab(rgb)[0] / looks.LAB_SCALE).reshape(3, -1).T.numpy()
+
+
+def normal_equations(before, after, size):
+    """One pair's share of the normal equations, each pair weighing the same: (AᵀA, Aᵀt) in blocks, the
+    unknowns ordered [quadratic (10), LUT (n^3), spatial (K m^3)], one column of t per Lab channel."""
+    rgb = before.reshape(-1, 3).astype(np.float64)
+    lab = _lab(before)
+    target = _lab(after) - lab
+    weight = 1.0 / len(rgb)
+    quadratic = color.quadratic_lab_basis(torch.from_numpy(lab.T.copy()).unsqueeze(-1))[..., 0].numpy().T
+    lut = sparse.hstack([sparse.csr_matrix(quadratic), trilinear(rgb, size)]).tocsr()
+    position = spatial_features(before)
+    return {"ll": (lut.T @ lut) * weight, "lp": (lut.T @ position) * weight,
+            "pp": (position.T @ position) * weight, "lt": np.asarray(lut.T @ target) * weight,
+            "pt": np.asarray(position.T @ target) * weight}
+
+
+def smoothness(size):
+    """Σ over the three axes of DᵀD, D the second difference along that axis of the n^3 grid."""
+    second = sparse.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(size - 2, size))
+    eye = sparse.identity(size)
+    total = sparse.csr_matrix((size ** 3, size ** 3))
+    for axis in range(3):  # the flat index is (b, g, r): r varies fastest
+        factors = [eye, eye, eye]
+        factors[2 - axis] = second
+        d = sparse.kron(sparse.kron(factors[0], factors[1]), factors[2])
+        total = total + d.T @ d
+    return total
+
+
+def solve(shares, size, smooth=SMOOTH, ridge=RIDGE, spatial_smooth=SPATIAL_SMOOTH, spatial_ridge=SPATIAL_RIDGE):
+    """Sum the pairs' shares of the normal equations, add the regularisers, solve -> Look."""
+    count = len(shares)
+    ll = sum(s["ll"] for s in shares) / count
+    lp = sum(s["lp"] for s in shares) / count
+    pp = sum(s["pp"] for s in shares) / count
+    lt = sum(s["lt"] for s in shares) / count
+    pt = sum(s["pt"] for s in shares) / count
+    m = looks.SPATIAL_LUT_SIZE
+    terms = len(looks.SPATIAL_TERMS)
+    lut_regulariser = smooth * smoothness(size) + ridge * sparse.identity(size ** 3)
+    ll = ll + sparse.block_diag([QUADRATIC_RIDGE * sparse.identity(10), lut_regulariser])
+    pp = pp + sparse.block_diag([spatial_smooth * smoothness(m)] * terms) + spatial_ridge * sparse.identity(terms * m ** 3)
+    matrix = sparse.bmat([[ll, lp], [lp.T, pp]]).tocsc()  # ~1 % filled: a sparse LU is 3x faster than dense
+    solution = splinalg.splu(matrix, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(np.vstack([lt, pt]))
+    quadratic = np.ascontiguousarray(solution[:10])
+    lut = solution[10:10 + size ** 3].T.reshape(3, size, size, size)
+    spatial = solution[10 + size ** 3:].T.reshape(3, terms, m, m, m).transpose(1, 0, 2, 3, 4)
+    spatial = np.ascontiguousarray(spatial)
+    return looks.Look(torch.from_numpy(quadratic).float(), torch.from_numpy(lut).float(),
+                      torch.from_numpy(spatial).float())
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+def lab_distance(first, second):
+    """Mean CIELab distance (ΔE76) between two (h, w, 3) sRGB float images in [0, 1]."""
+    a, b = (color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).unsqueeze(0).double())
+            for x in (first, second))
+    return float((a - b).norm(dim=1).mean())
+
+
+def apply_low(look, before):
+    out = looks.apply_look(torch.from_numpy(before).permute(2, 0, 1).contiguous(), look)
+    return out.clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+
+
+def ratios(look, pairs):
+    """Per pair: (name, distance of the look's output to the after-image, distance of the input to it)."""
+    return [(name, lab_distance(apply_low(look, before), after), lab_distance(before, after))
+            for name, before, after in pairs]
+
+
+def summary(rows):
+    """Pooled ratio: the summed output distances over the summed input distances."""
+    output, source = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    return {"lab_distance": output / len(rows), "input_lab_distance": source / len(rows),
+            "ratio": output / max(source, 1e-9)}
+
+
+def learn(pairs, size=LUT_SIZE, folds=5, on_progress=None, **regularisers):
+    """Fit a look on all pairs and measure it: (Look, {"training": summary, "held_out": summary, "pairs": rows}).
+
+    ``on_progress(fraction, stage)``. Held out: each pair is measured by a fit on the folds it is not in."""
+    progress = on_progress or (lambda fraction, stage: None)
+    shares = []
+    for index, (name, before, after) in enumerate(pairs):
+        shares.append(normal_equations(before, after, size))
+        progress(0.4 * (index + 1) / len(pairs), "fitting")
+    folds = min(folds, len(pairs))
+    held_out = []
+    for fold in range(folds):
+        kept = [s for i, s in enumerate(shares) if i % folds != fold]
+        look = solve(kept, size, **regularisers)
+        held_out += ratios(look, [p for i, p in enumerate(pairs) if i % folds == fold])
+        progress(0.4 + 0.5 * (fold + 1) / folds, "held-out check")
+    look = solve(shares, size, **regularisers)
+    training = ratios(look, pairs)
+    progress(1.0, "done")
+    order = {name: i for i, (name, _, _) in enumerate(pairs)}
+    held_out.sort(key=lambda row: order[row[0]])
+    rows = [{"name": t[0], "input": round(t[2], 3), "training": round(t[1], 3), "held_out": round(h[1], 3)}
+            for t, h in zip(training, held_out)]
+    return look, {"training": summary(training), "held_out": summary(held_out), "pairs": rows, "folds": folds}
+
+
+# -- the baseline the issue names --------------------------------------------------------------------
+
+def quadratic_baseline(pairs):
+    """A least-squares global quadratic fit in Lab (one 3x10 matrix of Zhu & Yu's basis for all pixels):
+    returns a function (h, w, 3) sRGB -> (h, w, 3) sRGB."""
+    def lab(x):
+        return color.rgb_to_lab(torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).unsqueeze(0).double())[0]
+
+    design, target = [], []
+    for _, before, after in pairs:
+        basis = color.quadratic_lab_basis(lab(before) / 100.0).reshape(10, -1).T.numpy()
+        weight = 1.0 / math.sqrt(len(basis))
+        design.append(basis * weight)
+        target.append(lab(after).reshape(3, -1).T.numpy() / 100.0 * weight)
+    matrix, *_ = np.linalg.lstsq(np.vstack(design), np.vstack(target), rcond=None)
+
+    def apply(before):
+        basis = color.quadratic_lab_basis(lab(before) / 100.0).reshape(10, -1).T.numpy()
+        out = torch.from_numpy((basis @ matrix).T.reshape(3, *before.shape[:2]) * 100.0).unsqueeze(0)
+        return color.lab_to_rgb(out)[0].clamp(0, 1).permute(1, 2, 0).float().numpy()
+    return apply
