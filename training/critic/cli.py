@@ -106,16 +106,11 @@ def _metrics(results):
 
 def run_eval_critic(args):
     from backend import weights
-    from backend.models.critic import WEIGHTS, CriticHead
+    from backend.models.critic import WEIGHTS
+    from backend.models.critic.model import load_head
     from training.critic import data, evaluate
 
-    if args.weights:
-        from safetensors.torch import load_file
-        tensors = load_file(args.weights)
-    else:
-        tensors = weights.load(WEIGHTS)
-    head = CriticHead(features=tensors["fc.weight"].shape[1])
-    head.load_state_dict(tensors, strict=True)
+    head = load_head(args.weights)
     splits = ("val", "test") if args.split == "both" else (args.split,)
     results = {}
     for split in splits:

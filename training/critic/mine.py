@@ -35,35 +35,46 @@ def _tone_degraded(view, rng):
     return _apply_kind(view.float(), kind, amount, _draw_kind(kind, rng, tuple(view.shape))).clamp(0, 1), amount
 
 
-def mine(head, root, views=2, steps=piea.STEPS, lr=piea.LEARNING_RATE, seed=0, log=print):
-    """Features of PIEA's results on the train split -> {"features", "strength", "group", "photo", "kinds"}
-    laid out like data.build's, each group = [clean view, degraded start, PIEA from clean, PIEA from degraded]."""
-    critic = piea.Critic(head.eval())
+def _groups(root, views, seed, salt, kind, copies_of, log):
+    """For every view of every train photo, the group [clean view, a colour/tone-degraded copy,
+    *copies_of(view, degraded, rng)], as data.build's feature dict plus "unit": the copies' strengths are
+    their mean Delta E from the clean view in units of the Delta E a strength-1 degradation causes (the
+    median over the degraded copies, whose strengths are known)."""
     photos = corpus_photos("train", root)
     groups, scale = [], []
     for index, (photo_id, path) in enumerate(photos):
-        rng = np.random.default_rng([seed, 7919, index])
+        rng = np.random.default_rng([seed, salt, index])
         for view in photo_views(path, views, rng):
             degraded, amount = _tone_degraded(view, rng)
-            found = []
-            for start in (view, degraded):
-                stacks, _ = piea.search(start[None], critic, steps=steps, lr=lr, exposure_start=0.0)
-                with torch.no_grad():
-                    found.append(piea.replay(start[None], stacks[-1])[0])
-            groups.append((photo_id, view, degraded, amount, found))
+            groups.append((photo_id, view, degraded, amount, copies_of(view, degraded, rng)))
             scale.append(delta_e(degraded, view) / amount)
         if log:
-            log("  mined %d/%d %s" % (index + 1, len(photos), photo_id))
-    unit = float(np.median(scale))   # Delta E of a strength-1 colour/tone degradation
+            log("  %s %d/%d %s" % (kind, index + 1, len(photos), photo_id))
+    unit = float(np.median(scale))
     features, strengths, group_ids, photo_ids = [], [], [], []
-    for number, (photo_id, view, degraded, amount, found) in enumerate(groups):
-        images = [view, degraded] + found
+    for number, (photo_id, view, degraded, amount, copies) in enumerate(groups):
+        images = [view, degraded] + copies
         features.append(features_of(images))
-        strengths += [0.0, amount] + [min(1.0, delta_e(image, view) / unit) for image in found]
-        group_ids += [number] * 4
-        photo_ids += [photo_id] * 4
+        strengths += [0.0, amount] + [min(1.0, delta_e(image, view) / unit) for image in copies]
+        group_ids += [number] * len(images)
+        photo_ids += [photo_id] * len(images)
     return {"features": torch.cat(features), "strength": torch.tensor(strengths), "group": torch.tensor(group_ids),
-            "photo": photo_ids, "kinds": [["mined"]] * len(photo_ids), "unit": unit}
+            "photo": photo_ids, "kinds": [[kind]] * len(photo_ids), "unit": unit}
+
+
+def mine(head, root, views=2, steps=piea.STEPS, lr=piea.LEARNING_RATE, seed=0, log=print):
+    """PIEA's results as negatives: each group = [clean view, degraded start, PIEA from clean, PIEA from
+    degraded] (``_groups``)."""
+    critic = piea.Critic(head.eval())
+
+    def found(view, degraded, rng):
+        images = []
+        for start in (view, degraded):
+            stacks, _ = piea.search(start[None], critic, steps=steps, lr=lr, exposure_start=0.0)
+            with torch.no_grad():
+                images.append(piea.replay(start[None], stacks[-1])[0])
+        return images
+    return _groups(root, views, seed, 7919, "mined", found, log)
 
 
 def random_stack(rng, strength):
@@ -94,32 +105,11 @@ def random_stack(rng, strength):
 
 
 def nearby(root, views=2, copies=6, seed=0, log=print):
-    """Features of small random filter-bank moves of train views, laid out like ``mine``: each group =
-    [clean view, a colour/tone-degraded copy (its known strength calibrates the unit), ``copies`` moves at
-    strengths U(0.03, 0.6) labelled by their Delta E from the clean view]. Dense samples right around the
-    clean photo, in PIEA's own parameter space, so the critic's optimum sits at the clean photo."""
-    photos = corpus_photos("train", root)
-    groups, scale = [], []
-    for index, (photo_id, path) in enumerate(photos):
-        rng = np.random.default_rng([seed, 104729, index])
-        for view in photo_views(path, views, rng):
-            degraded, amount = _tone_degraded(view, rng)
-            moved = []
-            for _ in range(copies):
-                stack = random_stack(rng, float(rng.uniform(0.03, 0.6)))
-                with torch.no_grad():
-                    moved.append(piea.replay(view[None], stack)[0])
-            groups.append((photo_id, view, degraded, amount, moved))
-            scale.append(delta_e(degraded, view) / amount)
-        if log:
-            log("  nearby %d/%d %s" % (index + 1, len(photos), photo_id))
-    unit = float(np.median(scale))
-    features, strengths, group_ids, photo_ids = [], [], [], []
-    for number, (photo_id, view, degraded, amount, moved) in enumerate(groups):
-        images = [view, degraded] + moved
-        features.append(features_of(images))
-        strengths += [0.0, amount] + [min(1.0, delta_e(image, view) / unit) for image in moved]
-        group_ids += [number] * len(images)
-        photo_ids += [photo_id] * len(images)
-    return {"features": torch.cat(features), "strength": torch.tensor(strengths), "group": torch.tensor(group_ids),
-            "photo": photo_ids, "kinds": [["nearby"]] * len(photo_ids), "unit": unit}
+    """Small random filter-bank moves of train views: each group = [clean view, a colour/tone-degraded copy,
+    ``copies`` moves at strengths U(0.03, 0.6)] (``_groups``). Dense samples right around the clean photo, in
+    PIEA's own parameter space, so the critic's optimum sits at the clean photo."""
+    def moved(view, degraded, rng):
+        with torch.no_grad():
+            return [piea.replay(view[None], random_stack(rng, float(rng.uniform(0.03, 0.6))))[0]
+                    for _ in range(copies)]
+    return _groups(root, views, seed, 104729, "nearby", moved, log)

@@ -45,18 +45,10 @@ def _photos(args):
 
 
 def _critic(path):
-    from backend import weights
-    from backend.models.critic import WEIGHTS, CriticHead
+    from backend.models.critic.model import load_head
     from backend.models.progressive.search import Critic
 
-    if path:
-        from safetensors.torch import load_file
-        tensors = load_file(path)
-    else:
-        tensors = weights.load(WEIGHTS)
-    head = CriticHead(features=tensors["fc.weight"].shape[1])
-    head.load_state_dict(tensors, strict=True)
-    return Critic(head.eval())
+    return Critic(load_head(path))
 
 
 def run_eval_progressive(args):

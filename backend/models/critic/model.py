@@ -2,8 +2,6 @@
 has nothing to apply at full resolution: the Outcome carries only the scores, the critic's and, as an
 independent second opinion, BRISQUE's (``brisque.py``; no distribution, lower is better)."""
 
-import json
-
 import torch
 
 from .. import register
@@ -23,11 +21,27 @@ def score_distribution(head, rgb):
         return head(pooled_features(backbone_features(critic_view(rgb))))[0]
 
 
-def _too_small(width, height):
-    if min(width, height) < MIN_SIDE:
-        return ("the layer is %d x %d pixels: the critic needs at least %d pixels on each side to score it"
-                % (width, height, MIN_SIDE))
-    return None
+def refuse_too_small(width, height, error=ValueError):
+    """Raise ``error`` with a sentence when the critic cannot judge a layer this small (ValueError from a
+    setup, before any upload; RequestError once the pixels are there). Unknown sizes (0) pass."""
+    if width and height and min(width, height) < MIN_SIDE:
+        raise error("the layer is %d x %d pixels: the critic needs at least %d pixels on each side to score it"
+                    % (width, height, MIN_SIDE))
+
+
+def load_head(path=None, device="cpu"):
+    """The critic's head in eval mode: the shipped weights (verified against the manifest), or an unshipped
+    file a trainer wrote. Its size is read from the tensors."""
+    from ... import weights
+
+    if path:
+        from safetensors.torch import load_file
+        tensors = load_file(path)
+    else:
+        tensors = weights.load(WEIGHTS)
+    head = CriticHead(features=tensors["fc.weight"].shape[1])
+    head.load_state_dict(tensors, strict=True)
+    return head.to(device).eval()
 
 
 @register
@@ -47,24 +61,15 @@ class Critic(Model):
         self.brisque = None
 
     def load(self, device):
-        from ... import weights
-
-        tensors, metadata = weights.load_with_metadata(WEIGHTS)
-        config = json.loads(metadata.get("config", "{}"))
-        head = CriticHead(features=config.get("features", tensors["fc.weight"].shape[1]))
-        head.load_state_dict(tensors, strict=True)
-        self.head = head.to(device).eval()
+        self.head = load_head(device=device)
         self.brisque = brisque.load()
 
     def check(self, request):
         super().check(request)
-        if request.width and request.height and _too_small(request.width, request.height):
-            raise ValueError(_too_small(request.width, request.height))
+        refuse_too_small(request.width, request.height)
 
     def predict(self, view, request):
-        problem = _too_small(view.layer.width, view.layer.height)
-        if problem:
-            raise RequestError(problem)
+        refuse_too_small(view.layer.width, view.layer.height, RequestError)
         # BRISQUE on the same view (long side 512 px): it depends on scale, so every photo is judged
         # at one size; on a flat layer it is undefined and left out
         return score_distribution(self.head, view.rgb), self.brisque.score(view.rgb)

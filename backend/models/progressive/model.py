@@ -13,7 +13,7 @@ import torch
 
 from .. import register
 from ..base import Model, Option, Outcome, OutputImage, RequestError
-from ..critic.model import MIN_SIDE, WEIGHTS, Critic as CriticModel, _too_small
+from ..critic.model import WEIGHTS, load_head, refuse_too_small
 from ...imaging import filters, pixels
 from . import search
 
@@ -56,9 +56,7 @@ class Progressive(Model):
         self.critic = None
 
     def load(self, device):
-        critic = CriticModel()
-        critic.load(device)
-        self.critic = search.Critic(critic.head, device)
+        self.critic = search.Critic(load_head(device=device), device)
 
     def check(self, request):
         super().check(request)
@@ -67,13 +65,10 @@ class Progressive(Model):
                              % (search.MAX_STEPS, search.STEPS, request.steps))
         for name in OPTIONS:
             _number(request.options, name)
-        if request.width and request.height and _too_small(request.width, request.height):
-            raise ValueError(_too_small(request.width, request.height))
+        refuse_too_small(request.width, request.height)
 
     def predict(self, view, request):
-        problem = _too_small(view.layer.width, view.layer.height)
-        if problem:
-            raise RequestError(problem)
+        refuse_too_small(view.layer.width, view.layer.height, RequestError)
         steps = request.steps or search.STEPS
         report = request.stage(0.05, 0.4, "searching")
 
