@@ -183,10 +183,26 @@ def cmd_progressive(args):
         print(json.dumps(stack, indent=2))
 
 
+def _aspect(text):
+    """"3:2", "1.5" or "0" (free) -> width / height; a sentence for anything else."""
+    try:
+        if ":" in text:
+            width, height = (float(part) for part in text.split(":", 1))
+            value = width / height
+        else:
+            value = float(text)
+    except (ValueError, ZeroDivisionError):
+        raise UsageError("--aspect is W:H (3:2) or a number (1.5), both positive; 0 is free; got %r" % text) from None
+    if not value >= 0 or value == float("inf"):
+        raise UsageError("--aspect is W:H (3:2) or a number (1.5), both positive; 0 is free; got %r" % text)
+    return value
+
+
 def cmd_crop(args):
+    aspect = _aspect(args.aspect)
     _check_outputs(args, [args.out], others=[args.json])
     image = _read(args.input, args)
-    result = _connect(args).crop(image, count=args.count, aspect_ratio=args.aspect_ratio, on_progress=_progress(args))
+    result = _connect(args).crop(image, count=args.count, aspect_ratio=aspect, on_progress=_progress(args))
     height, width = image.shape[:2]
     boxes = [dict(x=round(c.x * width), y=round(c.y * height), width=round(c.width * width),
                   height=round(c.height * height), score=round(c.score, 4)) for c in result.summary.crops]
@@ -338,7 +354,7 @@ def build_parser():
     p.add_argument("input")
     p.add_argument("--json"); p.add_argument("--out", help="write the best crop here")
     p.add_argument("--count", type=int, default=5)
-    p.add_argument("--aspect-ratio", type=float, default=0.0)
+    p.add_argument("--aspect", "--aspect-ratio", default="0", help="W:H (3:2) or width / height (1.5); 0: free")
     _add_client_flags(p)
     p.set_defaults(func=cmd_crop)
 

@@ -7,7 +7,8 @@ own sub-commands in its ``cli.py`` (``register_train`` and ``register_eval``); t
 import importlib
 import sys
 
-TRAINERS = ("training.sa_adjust.cli", "training.critic.cli", "training.progressive.cli", "training.fcn_stylize.cli")
+TRAINERS = ("training.sa_adjust.cli", "training.critic.cli", "training.progressive.cli", "training.fcn_stylize.cli",
+            "training.enhancegan.cli")
 
 
 def add_parser(subparsers):

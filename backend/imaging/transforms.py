@@ -184,3 +184,49 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
         if on_progress and ((start // rows) % 32 == 31 or stop >= height):
             on_progress(stop / height)
     return out
+
+
+# A pointwise colour function (a learnt look, an enhancer's curves) costs ~0.5 s a megapixel evaluated exactly
+# on two cores (Lab conversions, lookups). Above EXACT_PIXELS it is evaluated exactly on a copy with the long
+# side FIT_SIDE and carried to full resolution as per-pixel affine colour maps fitted there (HDRNet's seam,
+# ``upsample.fit_local_affine``): a window of the copy holds few colours, and the function is smooth in colour.
+EXACT_PIXELS = 4_000_000
+FIT_SIDE = 1024
+FIT_RADIUS = 2
+FIT_EPS = 1e-4
+
+
+def carry_pointwise(image, function, mix=None, on_progress=None, exact_pixels=EXACT_PIXELS):
+    """``function`` ((3, h, w) sRGB -> (3, h, w)) on a full-resolution image (3, H, W), blended by ``mix``:
+    exactly up to ``exact_pixels``, else through local affine maps fitted on a FIT_SIDE copy (see above)."""
+    height, width = image.shape[1:]
+    if height * width <= exact_pixels:
+        result = function(image)
+        if on_progress:
+            on_progress(1.0)
+        return (mix or mixing.Mix()).blend(image, result)
+    low = upsample.downscale(image, FIT_SIDE)
+    coefficients = upsample.fit_local_affine(low, function(low[0]).unsqueeze(0), FIT_RADIUS, FIT_EPS)
+    return apply_colour_transforms(image, ColourTransformMaps(coefficients), mix, on_progress=on_progress)
+
+
+def apply_global_affine(image, coefficients, mix=None, rows=256, on_progress=None):
+    """One affine colour map (3, 4) (``upsample.fit_global_affine``) on a full-resolution image (3, H, W),
+    clamped to [0, 1] and blended by ``mix``, a band of rows at a time (the same for every pixel: no slicing)."""
+    mix = mix or mixing.Mix()
+    amount = mix.amount()
+    height = image.shape[1]
+    matrix, offset = coefficients[:, :3].to(image), coefficients[:, 3].to(image).view(3, 1)
+    out = torch.empty_like(image)
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        band = image[:, start:stop]
+        result = torch.addmm(offset, matrix, band.reshape(3, -1)).clamp_(0, 1).view_as(band)
+        if amount is None:
+            out[:, start:stop] = result
+        else:
+            share = amount if isinstance(amount, float) else amount[:, start:stop]
+            torch.lerp(band, result, share, out=out[:, start:stop])
+        if on_progress:
+            on_progress(stop / height)
+    return out

@@ -12,8 +12,7 @@ from .base import Model, ModelNotInstalled, Outcome, OutputImage, View  # noqa: 
 from .request import CropOptions, Request, RequestError  # noqa: F401
 
 _MODULES = ["backend.models.filters", "backend.models.sa_adjust", "backend.models.critic",
-            "backend.models.progressive", "backend.models.fcn_stylize",
-            "backend.models.planned"]
+            "backend.models.progressive", "backend.models.fcn_stylize", "backend.models.enhancegan"]
 _REGISTRY = {}
 
 

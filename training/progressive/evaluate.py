@@ -26,9 +26,10 @@ def score(critic, image):
         return float(piea.mean_score(critic(image[None])[None])[0])
 
 
-def run(photos, critic, per_photo=4, families=FAMILIES, steps=piea.STEPS, lr=piea.LEARNING_RATE,
-        exposure_start=piea.EXPOSURE_START, log=print):
-    """photos [(id, path)] -> rows: one per (photo, family, seed) with every method's metrics."""
+def recover(photos, methods, critic, per_photo=4, families=FAMILIES, log=print):
+    """Distort and recover: ``methods`` {name: f(distorted (3, h, w)) -> (recovered, extra dict)} -> rows, one per
+    (photo, family, seed), with every method's and baseline's metrics and the critic's scores. Shared by
+    ``eval progressive`` and ``eval enhancegan``."""
     rows = []
     for number, (photo_id, path) in enumerate(photos):
         clean = clean_view(path)
@@ -37,47 +38,58 @@ def run(photos, critic, per_photo=4, families=FAMILIES, steps=piea.STEPS, lr=pie
                 distorted, said = distort(clean, family, number * 1000 + seed)
                 outputs = {"input": distorted}
                 outputs.update({name: method(distorted) for name, method in baselines.BASELINES.items()})
-                started = time.time()
-                stacks, _ = piea.search(distorted[None], critic, steps=steps, lr=lr, exposure_start=exposure_start)
-                with torch.no_grad():
-                    outputs["PIEA"] = piea.replay(distorted[None], stacks[-1])[0]
-                seconds = time.time() - started
-                row = {"photo": photo_id, "family": family, "seed": seed, "distortion": said, "seconds": seconds,
-                       "stack": stacks[-1].to_json(), "clean": clean, "outputs": outputs,
+                extra = {}
+                for name, method in methods.items():
+                    started = time.time()
+                    outputs[name], extra[name] = method(distorted)
+                    extra[name]["seconds"] = time.time() - started
+                row = {"photo": photo_id, "family": family, "seed": seed, "distortion": said, "extra": extra,
+                       "clean": clean, "outputs": outputs,
                        "psnr": {k: metrics.psnr(v, clean) for k, v in outputs.items()},
                        "de2000": {k: metrics.ciede2000(v, clean) for k, v in outputs.items()},
-                       "critic_input": score(critic, distorted), "critic_clean": score(critic, clean),
-                       "critic_piea": score(critic, outputs["PIEA"])}
+                       "critic": {k: score(critic, outputs[k]) for k in ("input",) + tuple(methods)}}
+                row["critic"]["clean"] = score(critic, clean)
                 rows.append(row)
                 if log:
-                    log("%-28s %-6s %-48s input %5.2f dB  stretch %5.2f  PIEA %5.2f  critic %.2f -> %.2f (clean %.2f)  %.1f s"
-                        % (photo_id[:28], family, said[:48], row["psnr"]["input"], row["psnr"]["percentile stretch"],
-                           row["psnr"]["PIEA"], row["critic_input"], row["critic_piea"], row["critic_clean"], seconds))
+                    log("%-28s %-6s %-44s input %5.2f dB  stretch %5.2f  %s  critic %.2f -> %s (clean %.2f)"
+                        % (photo_id[:28], family, said[:44], row["psnr"]["input"], row["psnr"]["percentile stretch"],
+                           "  ".join("%s %5.2f" % (m, row["psnr"][m]) for m in methods), row["critic"]["input"],
+                           " / ".join("%.2f" % row["critic"][m] for m in methods), row["critic"]["clean"]))
     return rows
 
 
-METHODS = ("input",) + tuple(baselines.BASELINES) + ("PIEA",)
+def run(photos, critic, per_photo=4, families=FAMILIES, steps=piea.STEPS, lr=piea.LEARNING_RATE,
+        exposure_start=piea.EXPOSURE_START, log=print):
+    """photos [(id, path)] -> rows of ``recover`` with PIEA as the method (its stack in ``extra``)."""
+    def piea_method(distorted):
+        stacks, _ = piea.search(distorted[None], critic, steps=steps, lr=lr, exposure_start=exposure_start)
+        with torch.no_grad():
+            return piea.replay(distorted[None], stacks[-1])[0], {"stack": stacks[-1].to_json()}
+
+    return recover(photos, {"PIEA": piea_method}, critic, per_photo, families, log)
 
 
 def summary(rows):
-    """{family or "all": {method: {psnr, de2000, hi_luminance, hi_contrast, hi_saturation}}, plus PIEA's
-    critic-raised share}."""
+    """{family or "all": {method: {psnr, de2000, hi_luminance, hi_contrast, hi_saturation}, "_": {per learned
+    method: its gap to the best baseline, the share of photos whose critic score it raised, seconds}}}."""
+    learned = tuple(rows[0]["extra"]) if rows else ()
+    methods = ("input",) + tuple(baselines.BASELINES) + learned
     result = {}
     for family in FAMILIES + ("all",):
         subset = [r for r in rows if family == "all" or r["family"] == family]
         if not subset:
             continue
         table = {}
-        for method in METHODS:
+        for method in methods:
             hi = metrics.histogram_intersection([r["outputs"][method] for r in subset], [r["clean"] for r in subset])
             table[method] = {"psnr": float(np.mean([r["psnr"][method] for r in subset])),
                              "de2000": float(np.mean([r["de2000"][method] for r in subset])),
                              **{"hi_" + k: v for k, v in hi.items()}}
-        raised = sum(r["critic_piea"] > r["critic_input"] for r in subset)
         best = max(baselines.BASELINES, key=lambda m: table[m]["psnr"])
-        table["_"] = {"cases": len(subset), "critic_raised": raised / len(subset), "best_baseline": best,
-                      "piea_minus_best_db": table["PIEA"]["psnr"] - table[best]["psnr"],
-                      "piea_seconds": float(np.mean([r["seconds"] for r in subset]))}
+        table["_"] = {"cases": len(subset), "best_baseline": best, "learned": {
+            name: {"minus_best_db": table[name]["psnr"] - table[best]["psnr"],
+                   "critic_raised": sum(r["critic"][name] > r["critic"]["input"] for r in subset) / len(subset),
+                   "seconds": float(np.mean([r["extra"][name]["seconds"] for r in subset]))} for name in learned}}
         result[family] = table
     return result
 
@@ -89,11 +101,12 @@ def format_summary(split, result):
         lines.append("\n%s split, %s distortions (%d cases)" % (split, family, info["cases"]))
         lines.append("| method | PSNR dB | CIEDE2000 | HI luminance | HI contrast | HI saturation |")
         lines.append("|---|---|---|---|---|---|")
-        for method in METHODS:
-            m = table[method]
-            lines.append("| %s | %.2f | %.2f | %.3f | %.3f | %.3f |" % (method, m["psnr"], m["de2000"], m["hi_luminance"],
-                                                                   m["hi_contrast"], m["hi_saturation"]))
-        lines.append("PIEA vs the best baseline (%s): %+.2f dB; critic score raised on %.0f %% of the distorted photos; "
-                     "search %.2f s a photo" % (info["best_baseline"], info["piea_minus_best_db"],
-                                                100 * info["critic_raised"], info["piea_seconds"]))
+        for method, m in table.items():
+            if method != "_":
+                lines.append("| %s | %.2f | %.2f | %.3f | %.3f | %.3f |" % (
+                    method, m["psnr"], m["de2000"], m["hi_luminance"], m["hi_contrast"], m["hi_saturation"]))
+        for name, gap in info["learned"].items():
+            lines.append("%s vs the best baseline (%s): %+.2f dB; critic score raised on %.0f %% of the distorted "
+                         "photos; %.2f s a photo" % (name, info["best_baseline"], gap["minus_best_db"],
+                                                    100 * gap["critic_raised"], gap["seconds"]))
     return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""`enhancegan` (enhance by both methods, and crop) on a 24-megapixel 16-bit layer, by stage, in process and
+over gRPC.
+
+Stages: decode the layer; the <= 512 px view; the backbone pass; the heads (and, for crops, scoring the
+candidates); the application at full resolution; encode. Reference measured in the same run: an OpenCV
+sRGB -> Lab conversion of the same 24-MP image (float32). Target (issue 18): each at most 2 s end to end.
+
+    python -m training.bench.enhancegan [--megapixels 24] [--no-daemon]
+"""
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megapixels", type=float, default=24.0)
+    parser.add_argument("--no-daemon", action="store_true", help="only the in-process stages")
+    args = parser.parse_args(argv)
+
+    import cv2
+    import torch
+    from skimage import data
+
+    from backend import models
+    from backend.imaging import pixels
+    from backend.models import View
+    from backend.models.backbones.cache import DEFAULT_CACHE
+    from backend.spawn import spawn_daemon
+
+    width = int(round((args.megapixels * 1e6 * 1.5) ** 0.5))
+    height = int(round(width / 1.5))
+    photo = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+    deep = (photo.astype(np.uint16) * 257 // 2)
+    model = models.get("enhancegan")
+    model.ensure_loaded("cpu")
+    floats = photo.astype(np.float32) / 255
+    started = time.perf_counter()
+    cv2.cvtColor(floats, cv2.COLOR_RGB2LAB)
+    reference = time.perf_counter() - started
+    print("enhancegan on a %d x %d 16-bit layer (%.1f MP), %d threads" % (width, height, width * height / 1e6,
+                                                                          torch.get_num_threads()))
+    print("| task | stage | seconds | x OpenCV Lab of the same image |")
+    print("|---|---|---|---|")
+    for task, method in (("enhance", "piecewise"), ("enhance", "deep-filter"), ("crop", "")):
+        request = models.Request(kind=task, style=method, image=deep)
+        DEFAULT_CACHE.clear()
+        times = {}
+
+        def timed(name, call):
+            begun = time.perf_counter()
+            value = call()
+            times[name] = time.perf_counter() - begun
+            return value
+
+        layer = timed("decode", lambda: pixels.decode(deep, request.transfer))
+        view = View(layer, "cpu")
+        timed("view (<= 512 px)", lambda: view.rgb)
+        timed("backbone", lambda: view.features)
+        params = timed("heads" if task == "enhance" else "heads + candidate scoring", lambda: model.predict(view, request))
+        outcome = timed("apply at full resolution", lambda: model.apply(layer, params, request))
+        if outcome.result is not None:
+            timed("encode", lambda: pixels.encode(outcome.result, layer))
+        name = method or task
+        for stage, seconds in times.items():
+            print("| %s | %s | %.2f | %.1f |" % (name, stage, seconds, seconds / reference))
+        total = sum(times.values())
+        print("| %s | **in process, total** | **%.2f** | %.1f |" % (name, total, total / reference))
+    print("| | OpenCV sRGB->Lab, float32 (reference) | %.2f | 1.0 |" % reference)
+    if not args.no_daemon:
+        daemon = spawn_daemon(tempfile.mkdtemp(), timeout=60)
+        try:
+            client = daemon.client()
+            client.crop(deep[:256, :256], count=1)   # warm: the model loaded
+            for name, call in (("piecewise", lambda: client.enhance(deep, method="piecewise")),
+                               ("deep-filter", lambda: client.enhance(deep, method="deep-filter")),
+                               ("crop", lambda: client.crop(deep, count=5))):
+                begun = time.perf_counter()
+                call()
+                seconds = time.perf_counter() - begun
+                print("| %s | **over gRPC, end to end (upload, all stages, download)** | **%.2f** | %.1f |"
+                      % (name, seconds, seconds / reference))
+        finally:
+            daemon.stop()
+
+
+if __name__ == "__main__":
+    main()
