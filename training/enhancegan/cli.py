@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-GAN = {"steps": 200, "batch": 2, "lr": 5e-5, "w_feature": 1.0, "w_better": 1.0, "w_adversarial": 1.0}
+GAN = {"steps": 200, "batch": 2, "lr": 5e-5, "w_feature": 1.0, "w_better": 1.0, "w_adversarial": 1.0, "w_recover": 0.0}
 CROP = {"canvases": 12, "crop_steps": 3000}
 
 
@@ -24,6 +24,8 @@ def register_train(models):
     p.add_argument("--w-feature", type=float, default=GAN["w_feature"], help="weight of the feature reconstruction")
     p.add_argument("--w-better", type=float, default=GAN["w_better"], help='weight of "the output scores better"')
     p.add_argument("--w-adversarial", type=float, default=GAN["w_adversarial"], help="weight of the WGAN term")
+    p.add_argument("--w-recover", type=float, default=GAN["w_recover"],
+                   help="weight of the distance to the clean view (not in the paper, which has no pairs; 0: off)")
     p.add_argument("--canvases", type=int, default=CROP["canvases"], help="recomposition canvases per training photo")
     p.add_argument("--crop-steps", type=int, default=CROP["crop_steps"])
     p.add_argument("--seed", type=int, default=0)
@@ -83,7 +85,7 @@ def run_train(args):
         rows = data.build("train", seed=args.seed)
         trained, info["gan"] = train.train_gan(rows, critic, nets, seed=args.seed, steps=args.steps, batch=args.batch,
                                                lr=args.lr, w_feature=args.w_feature, w_better=args.w_better,
-                                               w_adversarial=args.w_adversarial)
+                                               w_adversarial=args.w_adversarial, w_recover=args.w_recover)
         for name in ("piecewise", "filters", "filter_nets"):
             getattr(generator, name).load_state_dict(getattr(trained, name).state_dict())
     if args.only != "enhance":
@@ -92,8 +94,8 @@ def run_train(args):
         generator.crop.load_state_dict(crop_head.state_dict())
     out = args.out or os.path.join(weights.WEIGHTS_DIR, WEIGHTS)
     command = ("semantic-enhance train enhancegan --steps %d --batch %d --lr %g --w-feature %g --w-better %g "
-               "--w-adversarial %g --canvases %d --crop-steps %d --seed %d"
-               % (args.steps, args.batch, args.lr, args.w_feature, args.w_better, args.w_adversarial, args.canvases,
+               "--w-adversarial %g --w-recover %g --canvases %d --crop-steps %d --seed %d"
+               % (args.steps, args.batch, args.lr, args.w_feature, args.w_better, args.w_adversarial, args.w_recover, args.canvases,
                   args.crop_steps, args.seed))
     save_parts(generator, scorer, out, {"command": command})
     if args.out is None:

@@ -106,8 +106,14 @@ def build(split, per_photo, kinds, seed, critic_head, log=print):
     return rows
 
 
-def train(rows, steps=3000, lr=1e-3, seed=0, groups=tuple(INPUT_GROUPS), log=print):
-    """(CropScorer, crop TopKHead) trained on ``rows`` of ``build``; the scorer reads the input ``groups``."""
+LISTWISE_TEMPERATURE = 0.05
+
+
+def train(rows, steps=3000, lr=1e-3, seed=0, groups=tuple(INPUT_GROUPS), listwise=0.0, log=print):
+    """(CropScorer, crop TopKHead) trained on ``rows`` of ``build``; the scorer reads the input ``groups``.
+    Loss: binary cross-entropy against each candidate's IoU (a calibrated 0..1 score), plus ``listwise`` x
+    a listwise term per canvas (cross-entropy of the softmax over its candidates against softmax(IoU / 0.05):
+    what the guide needs is the best box of *this* image first)."""
     torch.manual_seed(seed)
     scorer = CropScorer(groups=groups)
     inputs = torch.cat([r["inputs"] for r in rows]).float()[:, scorer.keep]
@@ -118,12 +124,21 @@ def train(rows, steps=3000, lr=1e-3, seed=0, groups=tuple(INPUT_GROUPS), log=pri
     optimiser = torch.optim.AdamW(list(scorer.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     frames = torch.stack([r["frame"] for r in rows])
+    offsets = np.cumsum([0] + [len(r["iou"]) for r in rows])
+
+    def logits(index):
+        return scorer.layers((inputs[index] - scorer.feature_mean) / scorer.feature_std)[:, 0]
+
     started = time.time()
     for step in range(steps):
         pick = torch.randint(len(inputs), (512,))
-        loss = F.binary_cross_entropy_with_logits(scorer.layers((inputs[pick] - scorer.feature_mean) / scorer.feature_std)[:, 0],
-                                                  targets[pick])
+        loss = F.binary_cross_entropy_with_logits(logits(pick), targets[pick])
         chosen = torch.randint(len(rows), (16,)).tolist()
+        if listwise:
+            for i in chosen[:8]:
+                index = torch.arange(int(offsets[i]), int(offsets[i + 1]))
+                wanted = F.softmax(targets[index] / LISTWISE_TEMPERATURE, 0)
+                loss = loss + listwise / 8 * -(wanted * F.log_softmax(logits(index), 0)).sum()
         boxes = torch.cat([crop_box(head(rows[i]["map"][None].float())) for i in chosen])
         box_loss = (boxes - frames[chosen]).abs().mean()
         optimiser.zero_grad()

@@ -12,6 +12,8 @@
    the paper's content term; S0 = the frozen pre-trained critic: "the output scores better than the input".
    The backbone stays frozen: the heads read cached maps of the bad views, and the enhanced 256 px copy
    goes forward and back through the backbone to reach D.
+   ``w_recover`` > 0 adds a term the paper does not have (it has no pairs): the mean CIELab distance
+   (/100) of G(x) to the clean view x was spoiled from ("distort and recover", as PIEA is evaluated).
 """
 
 import copy
@@ -21,14 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backend.imaging import enhancers
+from backend.imaging import color, enhancers
 from backend.models.critic.network import mean_score, pooled_features
 from backend.models.enhancegan.network import FilterNet, Generator
 from training.critic.data import corpus_photos
 from training.data.cues import load_rgb
 
 DEFAULTS = {"steps": 200, "batch": 2, "lr": 5e-5, "critic_steps_first": 20, "clamp": 2.0,
-            "w_feature": 1.0, "w_better": 1.0, "w_adversarial": 1.0}
+            "w_feature": 1.0, "w_better": 1.0, "w_adversarial": 1.0, "w_recover": 0.0}
 
 
 def fit_filter_nets(steps=600, seed=0, log=print):
@@ -171,7 +173,11 @@ def train_gan(rows, critic_head, filter_nets, methods=("piecewise", "deep-filter
         adversarial = feature = better = 0.0
         fake_pooled = []
         made = fakes(batch, True)
+        recover = 0.0
         for key, output in made:
+            if config["w_recover"]:
+                clean = rows[key[0]]["clean"][None]
+                recover = recover + (color.rgb_to_lab(output) - color.rgb_to_lab(clean)).pow(2).sum(1).add(1e-6).sqrt().mean() / 100
             pooled_out = judge.pooled(output)
             pooled_in, s_in = judge_input(*key)
             fake_pooled.append(pooled_out.detach())
@@ -179,7 +185,8 @@ def train_gan(rows, critic_head, filter_nets, methods=("piecewise", "deep-filter
             feature = feature + (judge.standardised(pooled_out) - judge.standardised(pooled_in)).pow(2).mean()
             better = better + torch.relu(s_in - mean_score(judge.fixed(pooled_out))).mean()
         n = len(made)
-        loss = (config["w_adversarial"] * adversarial + config["w_feature"] * feature + config["w_better"] * better) / n
+        loss = (config["w_adversarial"] * adversarial + config["w_feature"] * feature + config["w_better"] * better
+                + config["w_recover"] * recover) / n
         g_optimiser.zero_grad()
         loss.backward()
         g_optimiser.step()
