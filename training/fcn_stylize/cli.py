@@ -47,21 +47,18 @@ def _bar(quiet):
 def run_train(args):
     from backend.cli import UsageError
     from backend.models.fcn_stylize import store
-    from training.fcn_stylize import card, learn
+    from training.fcn_stylize import learn, teach
 
     progress = _bar(args.quiet)
     started = time.perf_counter()
     try:
-        store.check_name(args.name)
-        if args.name in store.names() and not args.replace:
-            raise store.StyleFileError("a style named %r already exists; pass --replace or choose another name" % args.name)
+        store.check_new_name(args.name, args.replace)
         pairs = learn.read_pairs(*args.pairs, on_progress=lambda f: progress(0.1 * f, "reading pairs"))
-        look, report = learn.learn(pairs, on_progress=lambda f, stage: progress(0.1 + 0.9 * f, stage))
-        seconds = time.perf_counter() - started
-        path = store.save(args.name, card.arrays(look), card.metadata(report, seconds),
-                          card.card(args.name, args.pairs, report, seconds), replace=args.replace)
+        path, report, _ = teach.teach(args.name, pairs, args.pairs, args.replace,
+                                      on_progress=lambda f, stage: progress(0.1 + 0.9 * f, stage))
     except (learn.StyleError, store.StyleFileError) as error:
         raise UsageError("train fcn-stylize: %s" % error)
+    seconds = time.perf_counter() - started
     print("learnt style %r from %d pairs in %.0f s: Lab error %.2fx the input's on the pairs, %.2fx held out; "
           "wrote %s (and its card %s)" % (args.name, len(pairs), seconds, report["training"]["ratio"],
                                           report["held_out"]["ratio"], path, store.paths(args.name)[1]))

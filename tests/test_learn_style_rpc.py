@@ -1,0 +1,166 @@
+"""LearnStyle over real gRPC: a real daemon on loopback learns a style from streamed before/after pairs, serves it
+at once, refuses bad input with a sentence (writing nothing), and stops when the client goes away.
+
+The looks are invented (training/fcn_stylize/invented.py) on real photographs that pip installs.
+"""
+
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from backend.client import BackendError
+from backend.transport import schema, wire
+from training.fcn_stylize import invented, learn
+
+NAMES = ("astronaut", "coffee", "china", "grace-hopper", "hubble", "retina")
+
+
+@pytest.fixture(scope="module")
+def learning_daemon(tmp_path_factory):
+    """A daemon with a styles folder of its own (the session's is shared by every other daemon)."""
+    from tests.conftest import start_daemon, stop_daemon
+
+    data = tmp_path_factory.mktemp("learn-xdg")
+    old = os.environ["XDG_DATA_HOME"]
+    os.environ["XDG_DATA_HOME"] = str(data)
+    try:
+        running = start_daemon(tmp_path_factory.mktemp("learn-daemon"))
+    finally:
+        os.environ["XDG_DATA_HOME"] = old
+    yield running, data / "semantic-enhance" / "styles"
+    stop_daemon(running)
+
+
+def _u8(rgb):
+    return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def _u16(rgb):
+    return (rgb * 65535 + 0.5).astype(np.uint16)
+
+
+def _pairs(names, program=invented.split_toning, side=96):
+    return [(name, rgb, program(rgb)) for name, rgb in invented.photos(names, side=side).items()]
+
+
+def _listing(folder):
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+def test_a_style_learnt_over_grpc_is_served_at_once(learning_daemon):
+    daemon, styles = learning_daemon
+    client = daemon.client()
+    pairs = _pairs(NAMES[:3])
+    # 8 and 16 bits, gray-free RGB; one after-image exported at 3/4 size (a resize, not a crop)
+    smaller = cv2.resize(_u8(pairs[2][2]), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+    sent = [(pairs[0][0], _u8(pairs[0][1]), _u8(pairs[0][2])),
+            (pairs[1][0], _u16(pairs[1][1]), _u16(pairs[1][2])),
+            (pairs[2][0], _u8(pairs[2][1]), smaller)]
+    stages = []
+    result = client.learn_style(sent, "teal-orange", on_progress=lambda fraction, stage: stages.append((fraction, stage)))
+
+    assert result.summary.learnt_style.name == "teal-orange" and result.summary.model == "fcn-stylize"
+    report = result.parameters
+    assert [row["name"] for row in report["pairs"]] == [name for name, _, _ in sent]
+    assert all(row["training"] < row["input"] for row in report["pairs"])
+    assert report["held_out_ratio"] < 0.5 and report["training_ratio"] < report["held_out_ratio"]
+    assert [stage for _, stage in stages].index("receiving pairs") < [stage for _, stage in stages].index("fitting")
+    assert "held-out check" in [stage for _, stage in stages]
+    assert _listing(styles) == ["teal-orange.md", "teal-orange.safetensors"]
+    assert "LearnStyle call" in (styles / "teal-orange.md").read_text()
+
+    listed = {m.id: m for m in client.models().models}
+    assert listed["fcn-stylize"].installed and list(listed["fcn-stylize"].styles) == ["teal-orange"]
+    photo = invented.photos(["rocket"], side=200)["rocket"]
+    adjusted = client.adjust(_u8(photo), style="teal-orange")  # no model named: the learnt style names its own
+    assert adjusted.summary.model == "fcn-stylize" and adjusted.image.shape == photo.shape
+    got = adjusted.image.astype(np.float32) / 255
+    expected = invented.split_toning(photo)
+    # three 96 px pairs: a looser bar than the issue's ten
+    assert learn.lab_distance(got, expected) <= 0.4 * learn.lab_distance(photo, expected)
+
+    with pytest.raises(BackendError) as taken:  # the user's style is never overwritten unasked
+        client.learn_style(sent, "teal-orange")
+    assert taken.value.code == "ALREADY_EXISTS" and "already exists" in str(taken.value)
+    before = (styles / "teal-orange.safetensors").read_bytes()
+    assert client.learn_style(sent[::-1], "teal-orange", replace=True).summary.learnt_style.name == "teal-orange"
+    assert (styles / "teal-orange.safetensors").read_bytes() != before
+
+
+def _raw_call(client, frames):
+    call = client._call("LearnStyle")(iter(frames), metadata=client.metadata, timeout=60)
+    return client._collect(call, call, wire.ReplyReader())
+
+
+def _setup(name="mine", count=3):
+    return schema.LearnStyleRequest(setup=schema.LearnStyleSetup(name=name, pair_count=count)).SerializeToString()
+
+
+def _image_frames(image, role):
+    yield schema.LearnStyleRequest(image=wire.header_for(image, role=role)).SerializeToString()
+    yield from wire.chunk_frames(image, wire.REQUEST_CHUNK_TAG)
+
+
+def _bad_inputs():
+    pairs = [(n, _u8(b), _u8(a)) for n, b, a in _pairs(NAMES[:3], side=48)]
+    cropped = [pairs[0], (pairs[1][0], pairs[1][1], pairs[1][2][:, 12:]), pairs[2]]
+    nan = np.full((48, 48, 3), np.nan, np.float32)
+    truncated = [_setup(), *_image_frames(pairs[0][1], "before")][:-1] + [b"\x12\x03abc"]
+    return {
+        "two pairs": (lambda c: c.learn_style(pairs[:2], "mine"), "at least 3 before/after pairs"),
+        "built-in name": (lambda c: c.learn_style(pairs, "cold"), "built-in style"),
+        "not a name": (lambda c: c.learn_style(pairs, "../evil"), "a style name is"),
+        "cropped after-image": (lambda c: c.learn_style(cropped, "mine"), "differ by more than a resize"),
+        "NaN pixels": (lambda c: c.learn_style([pairs[0], (pairs[1][0], nan, nan), pairs[2]], "mine"),
+                       "NaN or infinite"),
+        "truncated image": (lambda c: _raw_call(c, truncated), "ended after"),
+        "chunks without a header": (lambda c: _raw_call(c, [_setup(), b"\x12\x03abc"]), "must start with its image header"),
+        "an option": (lambda c: _raw_call(c, [schema.LearnStyleRequest(setup=schema.LearnStyleSetup(
+            name="mine", pair_count=3, options={"lut": "33"})).SerializeToString()]), "takes no options"),
+        "two after-images": (lambda c: _raw_call(c, [_setup(), *_image_frames(pairs[0][2], "after")]),
+                             "each pair is its before image, then its after image"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_inputs()))
+def test_bad_input_is_one_sentence_and_writes_nothing(learning_daemon, case):
+    daemon, styles = learning_daemon
+    before = _listing(styles)
+    call, words = _bad_inputs()[case]
+    with pytest.raises(BackendError) as refused:
+        call(daemon.client())
+    assert refused.value.code == "INVALID_ARGUMENT", refused.value
+    assert words in str(refused.value) and "Traceback" not in str(refused.value)
+    assert _listing(styles) == before
+
+
+class Stop(Exception):
+    pass
+
+
+def test_cancelling_mid_learning_stops_the_job_and_writes_nothing(learning_daemon):
+    daemon, styles = learning_daemon
+    client = daemon.client()
+    pairs = [(n, _u8(b), _u8(a)) for n, b, a in _pairs(NAMES, side=128)]
+    before = _listing(styles)
+    stages = []
+
+    def leave(fraction, stage):
+        stages.append(stage)
+        if stage == "held-out check":  # learning for a while: go away
+            raise Stop()
+    with pytest.raises(Stop):
+        client.learn_style(pairs, "cancelled", on_progress=leave)
+    gone = time.monotonic()
+    # the worker is free again within one least-squares solve: a small job queued now comes back quickly
+    small = _u8(invented.photos(["rocket"], side=64)["rocket"])
+    client.filters(small, {"filters": [{"name": "exposure", "values": [0.3]}]})
+    freed = time.monotonic() - gone
+    print("\nworker free %.1f s after the client left" % freed)
+    assert freed < 8.0
+    time.sleep(1.0)
+    assert _listing(styles) == before and "cancelled" not in [m for model in client.models().models
+                                                               for m in model.styles]
