@@ -20,17 +20,10 @@ NAMES = ("astronaut", "coffee", "china", "grace-hopper", "hubble", "retina")
 
 @pytest.fixture(scope="module")
 def learning_daemon(tmp_path_factory):
-    """A daemon with a styles folder of its own (the session's is shared by every other daemon)."""
-    from tests.conftest import start_daemon, stop_daemon
+    from tests.conftest import start_daemon_with_styles, stop_daemon
 
-    data = tmp_path_factory.mktemp("learn-xdg")
-    old = os.environ["XDG_DATA_HOME"]
-    os.environ["XDG_DATA_HOME"] = str(data)
-    try:
-        running = start_daemon(tmp_path_factory.mktemp("learn-daemon"))
-    finally:
-        os.environ["XDG_DATA_HOME"] = old
-    yield running, data / "semantic-enhance" / "styles"
+    running, styles = start_daemon_with_styles(tmp_path_factory)
+    yield running, styles
     stop_daemon(running)
 
 
