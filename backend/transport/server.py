@@ -509,13 +509,17 @@ class Service:
                                                                            setup.pair_count))
         pairs = []
         for index in range(setup.pair_count):
-            (before, name), (after, _) = (self._pair_image(inbox, index, role) for role in ("before", "after"))
-            name = name or "pair-%d" % (index + 1)
+            held = []  # the pair's budget is given back once both images are down to the fitting size
             try:
+                (before, name), (after, _) = (self._pair_image(inbox, index, role, held) for role in ("before", "after"))
+                name = name or "pair-%d" % (index + 1)
                 pairs.append((name,) + learn.prepare(name, before, after))
             except learn.StyleError as error:
                 raise Refused("INVALID_ARGUMENT", str(error))
-            del before, after
+            finally:
+                before = after = None
+                for cost in held:
+                    self.budget.give_back(cost)
             yield schema.Reply(progress=schema.Progress(fraction=0.2 * (index + 1) / setup.pair_count,
                                                         stage="receiving pairs"))
         if inbox.next() is not None:
@@ -547,9 +551,10 @@ class Service:
             model=model.id, model_version=model.version, parameters_json=json.dumps(summary, sort_keys=True),
             learnt_style=schema.StyleInfo(name=style.name, title=style.title, summary=style.summary)))
 
-    def _pair_image(self, inbox, index, role):
+    def _pair_image(self, inbox, index, role, held):
         """One image of a LearnStyle stream: its header (role "before" or "after", optionally "/NAME"), then
-        its bytes. Returns (H, W, C) float32 sRGB-encoded pixels in [0, 1] and the pair's name."""
+        its bytes. Returns the (H, W, C) pixels as they came (sRGB-encoded ones) or as float32 sRGB-encoded
+        (linear ones), and the pair's name; the budget it takes is appended to ``held``."""
         message = inbox.next()
         what = "the %s image of pair %d" % (role, index + 1)
         if message is None:
@@ -564,16 +569,15 @@ class Service:
             raise Refused("INVALID_ARGUMENT", "%s came with role %r: each pair is its before image, then its after "
                           "image" % (what, header.role))
         wire.check_image_header(header, self.max_pixels, what)
-        cost = request_bytes(header, None)
+        cost = request_bytes(header, None)  # the bytes, and the float copy the fitting size is made from
         self.budget.take(cost)
-        try:
-            receiver = wire.Receiver(header, None, self.max_pixels)
-            self._feed(inbox, receiver, until_full=True)
-            image, _ = receiver.finish()
-            rgb = pixels.decode(image, decoding.TRANSFERS.get(header.transfer, pixels.PERCEPTUAL)).rgb
-            return np.ascontiguousarray(rgb.permute(1, 2, 0).numpy()), name
-        finally:
-            self.budget.give_back(cost)
+        held.append(cost)
+        receiver = wire.Receiver(header, None, self.max_pixels)
+        self._feed(inbox, receiver, until_full=True)
+        image, _ = receiver.finish()
+        if decoding.TRANSFERS.get(header.transfer) == pixels.LINEAR:  # styles are learnt on sRGB-encoded values
+            image = np.ascontiguousarray(pixels.decode(image, pixels.LINEAR).rgb.permute(1, 2, 0).numpy())
+        return image, name
 
     @staticmethod
     def _summary(model, outcome):
