@@ -200,13 +200,14 @@ def _style_list(dialog, config, names, styles):
         row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
         row.pack_start(Gtk.Label(label="Style (the daemon's):"), False, False, 0)
         row.pack_start(combo, True, True, 0)
-        dialog.fill([name for name in names if name != "style"])
-        dialog.get_content_area().pack_start(row, False, False, 6)
-        row.show_all()
-        return True
+        area = dialog.get_content_area()
     except Exception:  # noqa: BLE001  (an older GimpUi: the text field does)
         traceback.print_exc()
         return False
+    dialog.fill([name for name in names if name != "style"])  # only once the list exists
+    area.pack_start(row, False, False, 6)
+    row.show_all()
+    return True
 
 
 def _dialog(procedure, config, title, names=None, styles=None):
