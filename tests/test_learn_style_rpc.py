@@ -174,3 +174,23 @@ def test_learning_needs_the_token(learning_daemon):
     with Client(daemon.address, token="not-the-token") as stranger, pytest.raises(BackendError) as refused:
         stranger.learn_style(pairs, "intruder")
     assert refused.value.code == "UNAUTHENTICATED" and _listing(styles) == before
+
+
+def test_train_with_daemon_learns_through_the_rpc(learning_daemon, tmp_path, capsys):
+    from backend.cli import main
+
+    daemon, styles = learning_daemon
+    for folder, program in (("before", lambda rgb: rgb), ("after", invented.vignette)):
+        (tmp_path / folder).mkdir()
+        for name, rgb, _ in _pairs(NAMES[3:6], side=80):
+            cv2.imwrite(str(tmp_path / folder / (name + ".png")), _u16(program(rgb))[:, :, ::-1])
+    flags = ["--daemon", "--addr", daemon.address, "--token-file", daemon.token_file, "--quiet"]
+    pairs = ["--pairs", str(tmp_path / "before"), str(tmp_path / "after")]
+    assert main(["train", "fcn-stylize", *pairs, "--name", "over-grpc", *flags]) == 0
+    assert "the daemon learnt style 'over-grpc' from 3 pairs" in capsys.readouterr().out
+    assert (styles / "over-grpc.safetensors").exists()
+    listing = _listing(styles)
+    assert main(["train", "fcn-stylize", *pairs, "--name", "over-grpc", *flags]) == 2  # taken: the daemon's sentence
+    assert "ALREADY_EXISTS" in capsys.readouterr().err and _listing(styles) == listing
+    assert main(["train", "fcn-stylize", *pairs, "--name", "spring", *flags]) == 2  # refused before anything is read
+    assert "built-in style" in capsys.readouterr().err and _listing(styles) == listing
