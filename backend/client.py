@@ -277,6 +277,19 @@ class Client:
         setup = schema.ScoreSetup(image=wire.header_for(image, transfer))
         return self.stream("Score", setup, image, None, on_progress)
 
+    def learn_style(self, pairs, name, replace=False, transfer=None, on_progress=None):
+        """Teach the daemon a style from before/after ``pairs`` (at least 3): each ``(before, after)`` or
+        ``(pair name, before, after)``, arrays as for ``adjust`` (any size; a pair's two images may differ by a
+        resize). The daemon learns, writes the style into its user's styles folder and serves it at once:
+        ``adjust(image, style=name)`` works from the next call. The result's ``summary.learnt_style`` names
+        it; ``parameters`` hold the learning report (pairs, training_ratio, held_out_ratio, path). Interrupting
+        the call (or ``on_progress`` raising) cancels the learning, and then nothing is written."""
+        pairs = [pair if len(pair) == 3 else (None,) + tuple(pair) for pair in pairs]
+        setup = schema.LearnStyleSetup(name=name, pair_count=len(pairs), replace=replace)
+        call = self._call("LearnStyle")(wire.style_pair_frames(setup, pairs, transfer),
+                                        metadata=self.metadata, timeout=self.timeout)
+        return self._collect(call, call, wire.ReplyReader(on_progress))
+
 
 def embedded(device="cpu", **daemon_options):
     """Start a private daemon in this process on a free loopback port; returns (daemon, client)."""

@@ -48,6 +48,22 @@ def stop_daemon(daemon):
     daemon.stop()
 
 
+def start_daemon_with_styles(tmp_path_factory):
+    """A real daemon with a styles folder of its own (the session's is shared by every other daemon), for tests
+    that teach it styles: returns (daemon, its styles folder)."""
+    data = tmp_path_factory.mktemp("styles-xdg")
+    old = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(data)
+    try:
+        running = start_daemon(tmp_path_factory.mktemp("styles-daemon"))
+    finally:
+        if old is None:
+            os.environ.pop("XDG_DATA_HOME", None)
+        else:
+            os.environ["XDG_DATA_HOME"] = old
+    return running, data / "semantic-enhance" / "styles"
+
+
 def self_signed_certificate(directory):
     """A throwaway self-signed certificate (and key) for localhost, 127.0.0.1 and 0.0.0.0, made with the
     openssl command (no network, nothing downloaded): returns (cert path, key path)."""

@@ -54,6 +54,25 @@ def test_banded_application_equals_one_pass_and_strength_zero_is_the_input():
     assert torch.allclose(looks.apply_look(image, looks.Look.identity()), image, atol=1e-4)
 
 
+def test_the_factored_evaluation_equals_the_looks_definition():
+    """apply_look's factored sums (separable hats, only the hats over the band, Horner's quadratic) give the
+    formula of looks.py: Q(lab) @ W + lut(c) + sum_k s_k(x, y) spatial_k(c), here summed term by term."""
+    from backend.imaging import color
+
+    generator = torch.Generator().manual_seed(1)
+    look = looks.Look(torch.randn(10, 3, generator=generator) * 0.05, torch.randn(3, 9, 9, 9, generator=generator) * 0.05,
+                      torch.randn(len(looks.SPATIAL_TERMS), 3, 7, 7, 7, generator=generator) * 0.05)
+    image = torch.rand(3, 41, 29, generator=generator)
+    lab = color.rgb_to_lab(image.unsqueeze(0))[0] / looks.LAB_SCALE
+    terms = looks.spatial_basis(looks.positions(41).view(-1, 1), looks.positions(29).view(1, -1))  # (K, H, W)
+    change = torch.einsum("qhw,qc->chw", color.quadratic_lab_basis(lab), look.quadratic) + looks.lut_change(look.lut, image)
+    for k in range(len(looks.SPATIAL_TERMS)):
+        change += terms[k] * looks.lut_change(look.spatial[k], image)
+    expected = color.lab_to_rgb((lab + change).mul(looks.LAB_SCALE).unsqueeze(0))[0]
+    got = looks.apply_look(image, look, rows=8)
+    assert (got - expected).abs().max() < 1e-5 and (expected - image).abs().mean() > 0.02
+
+
 @pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name == "sky-only tint" else [])
                                   for name in invented.LOOKS])  # the known miss (an expected failure) runs with -m slow
 def test_learnt_looks_reproduce_invented_looks_on_held_out_photos(name):

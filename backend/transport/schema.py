@@ -55,6 +55,7 @@ RPCS = {
     "Progressive": (_NS["ProgressiveRequest"], _NS["Reply"], "stream"),
     "ApplyFilters": (_NS["FiltersRequest"], _NS["Reply"], "stream"),
     "Score": (_NS["ScoreRequest"], _NS["Reply"], "stream"),
+    "LearnStyle": (_NS["LearnStyleRequest"], _NS["Reply"], "stream"),
 }
 
 

@@ -41,11 +41,12 @@ HANDLER_THREADS = IMAGE_STREAMS + OPEN_STREAMS + 8
 MAX_PENDING_RPCS = 256          # beyond this gRPC answers RESOURCE_EXHAUSTED instead of queueing more
 MIN_UPLOAD_RATE = 256 << 10     # bytes/s an upload must average (after a grace of the stall deadline)
 BEHIND_SECONDS = 1.0            # how long the worker waits for a streamed band before handing itself back
+MAX_STYLE_PAIRS = 1000          # pairs one LearnStyle call may announce (each is kept at the fitting size, <= 384 px)
 MODEL_FLOAT_LIMIT = 8.0         # float samples a learned model takes: 3 stops over white (see check_float_range)
 SWEEP_SECONDS = 10.0            # how often dead clients' shared-memory segments are looked for
 DEFAULT_REQUEST_BYTES = 4 << 30  # one request's pixels and their decoded float copies, at most
 STATUS = {name: getattr(grpc.StatusCode, name) for name in
-          ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED",
+          ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED", "ALREADY_EXISTS",
            "UNAVAILABLE", "CANCELLED", "DATA_LOSS", "DEADLINE_EXCEEDED", "INTERNAL")}
 
 # rpc -> (task kind, how the model is chosen: a setup field naming it, or None for the task's default)
@@ -269,15 +270,20 @@ class Service:
             return message.data
         if message.WhichOneof("part") == "chunk":
             return message.chunk
-        raise Refused("INVALID_ARGUMENT", "a second setup arrived in the middle of the pixel bytes")
+        raise Refused("INVALID_ARGUMENT", "%s arrived in the middle of the pixel bytes: check the header's width, "
+                      "height, channels and sample type" % {"image": "an image header"}.get(message.WhichOneof("part"),
+                                                                                        "a second setup"))
 
-    def _feed(self, inbox, receiver):
+    def _feed(self, inbox, receiver, until_full=False):
         """Feed the receiver every message of the upload: each must come within the stall deadline, and the
-        whole upload at MIN_UPLOAD_RATE on average (so a drip of bytes cannot hold a thread for long)."""
+        whole upload at MIN_UPLOAD_RATE on average (so a drip of bytes cannot hold a thread for long).
+        ``until_full``: stop once the receiver has its bytes (one image of several in a stream)."""
         started = time.monotonic()
         deadline = started + self.stall_seconds + receiver.expected / MIN_UPLOAD_RATE
         for message in inbox:
             receiver.feed(self._pixel_bytes(message))
+            if until_full and receiver.filled == receiver.expected:
+                return
             if receiver.filled < receiver.expected and time.monotonic() > deadline:
                 raise wire.WireError("DEADLINE_EXCEEDED", "the upload is too slow: %d of %d bytes in %.0f s (the "
                                      "daemon needs at least %d KiB/s)" % (receiver.filled, receiver.expected,
@@ -473,6 +479,106 @@ class Service:
                 yield from wire.image_events(output.pixels, transfer, output.role)
         yield schema.Reply(summary=self._summary(model, outcome))
 
+    # -- LearnStyle -------------------------------------------------------------------------------
+    def _learn_style(self, requests, context):
+        """Receive the pairs (each image brought to the fitting size as it arrives, so a call holds a few small
+        copies, not the photos), then learn as a job: Progress while it fits, CANCELLED when the client goes,
+        and the style written (and so served) only at the very end."""
+        from ..models.fcn_stylize import store
+
+        inbox = Inbox(requests, self.stall_seconds)
+        context.add_callback(inbox.close)
+        first = inbox.next()
+        if first is None or isinstance(first, wire.Chunk) or first.WhichOneof("part") != "setup":
+            raise Refused("INVALID_ARGUMENT", "the first message of a LearnStyle stream must be the setup (name and "
+                          "pair count)")
+        setup = first.setup
+        try:
+            store.check_new_name(setup.name, setup.replace)
+        except store.StyleExists as error:
+            raise Refused("ALREADY_EXISTS", str(error))
+        except store.StyleFileError as error:
+            raise Refused("INVALID_ARGUMENT", str(error))
+        if setup.options:
+            raise Refused("INVALID_ARGUMENT", "LearnStyle takes no options yet; got %s" % ", ".join(sorted(setup.options)))
+        from training.fcn_stylize import learn, teach  # the learner (scipy) only loads when a style is learnt
+
+        if not learn.MIN_PAIRS <= setup.pair_count <= MAX_STYLE_PAIRS:
+            raise Refused("INVALID_ARGUMENT", "a style needs at least %d before/after pairs (and this daemon takes at "
+                          "most %d in one call); the setup announced %d" % (learn.MIN_PAIRS, MAX_STYLE_PAIRS,
+                                                                           setup.pair_count))
+        pairs = []
+        for index in range(setup.pair_count):
+            held = []  # the pair's budget is given back once both images are down to the fitting size
+            try:
+                (before, name), (after, _) = (self._pair_image(inbox, index, role, held) for role in ("before", "after"))
+                name = name or "pair-%d" % (index + 1)
+                pairs.append((name,) + learn.prepare(name, before, after))
+            except learn.StyleError as error:
+                raise Refused("INVALID_ARGUMENT", str(error))
+            finally:
+                before = after = None
+                for cost in held:
+                    self.budget.give_back(cost)
+            yield schema.Reply(progress=schema.Progress(fraction=0.2 * (index + 1) / setup.pair_count,
+                                                        stage="receiving pairs"))
+        if inbox.next() is not None:
+            raise Refused("INVALID_ARGUMENT", "more messages followed the %d pairs the setup announced"
+                          % setup.pair_count)
+
+        def work(job):
+            def progress(fraction, stage):
+                job.progress(0.2 + 0.8 * fraction, stage)
+            path, report, seconds = teach.teach(setup.name, pairs, replace=setup.replace, on_progress=progress,
+                                                before_saving=lambda: job.progress(1.0, "saving"))
+            return path, report, seconds
+        job = self._submit(work, "LearnStyle/fcn-stylize")
+        yield from self._relay(job, context)
+        if isinstance(job.error, jobs.Cancelled):
+            raise Refused("CANCELLED", "the job was cancelled; no style was written")
+        if isinstance(job.error, store.StyleExists):  # another call took the name meanwhile
+            raise Refused("ALREADY_EXISTS", str(job.error))
+        if job.error is not None:
+            log.error("LearnStyle failed in the worker:\n%s", job.trace.rstrip())
+            raise job.error
+        path, report, seconds = job.result
+        model = models.get("fcn-stylize")
+        style = next(s for s in model.style_info() if s.name == setup.name)
+        summary = {"style": setup.name, "pairs": report["pairs"], "training_ratio": report["training"]["ratio"],
+                   "held_out_ratio": report["held_out"]["ratio"], "folds": report["folds"],
+                   "learn_seconds": round(seconds, 2), "path": path}
+        yield schema.Reply(summary=schema.Summary(
+            model=model.id, model_version=model.version, parameters_json=json.dumps(summary, sort_keys=True),
+            learnt_style=schema.StyleInfo(name=style.name, title=style.title, summary=style.summary)))
+
+    def _pair_image(self, inbox, index, role, held):
+        """One image of a LearnStyle stream: its header (role "before" or "after", optionally "/NAME"), then
+        its bytes. Returns the (H, W, C) pixels as they came (sRGB-encoded ones) or as float32 sRGB-encoded
+        (linear ones), and the pair's name; the budget it takes is appended to ``held``."""
+        message = inbox.next()
+        what = "the %s image of pair %d" % (role, index + 1)
+        if message is None:
+            raise Refused("INVALID_ARGUMENT", "the stream ended before %s (the setup announced %d pairs)"
+                          % (what, index + 1) if role == "before" else "the stream ended before %s" % what)
+        if isinstance(message, wire.Chunk) or message.WhichOneof("part") != "image":
+            raise Refused("INVALID_ARGUMENT", "%s must start with its image header, not with %s"
+                          % (what, "pixel bytes" if isinstance(message, wire.Chunk) else "a " + message.WhichOneof("part")))
+        header = message.image
+        given, _, name = header.role.partition("/")
+        if given and given != role:
+            raise Refused("INVALID_ARGUMENT", "%s came with role %r: each pair is its before image, then its after "
+                          "image" % (what, header.role))
+        wire.check_image_header(header, self.max_pixels, what)
+        cost = request_bytes(header, None)  # the bytes, and the float copy the fitting size is made from
+        self.budget.take(cost)
+        held.append(cost)
+        receiver = wire.Receiver(header, None, self.max_pixels)
+        self._feed(inbox, receiver, until_full=True)
+        image, _ = receiver.finish()
+        if decoding.TRANSFERS.get(header.transfer) == pixels.LINEAR:  # styles are learnt on sRGB-encoded values
+            image = np.ascontiguousarray(pixels.decode(image, pixels.LINEAR).rgb.permute(1, 2, 0).numpy())
+        return image, name
+
     @staticmethod
     def _summary(model, outcome):
         from google.protobuf import json_format
@@ -492,7 +598,8 @@ class Service:
     def handler(self, rpc):
         def serve(requests, context):
             try:
-                yield from self._stream(rpc, requests, context)
+                yield from (self._learn_style(requests, context) if rpc == "LearnStyle"
+                            else self._stream(rpc, requests, context))
             except (Refused, wire.WireError) as error:
                 if isinstance(error, shared_memory.Unusable):  # an "auto" client then streams instead
                     context.set_trailing_metadata(((shared_memory.UNUSABLE_KEY, "unusable"),))

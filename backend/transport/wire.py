@@ -141,6 +141,18 @@ def request_frames(request_class, setup, image, mask=None):
         yield from chunk_frames(mask, REQUEST_CHUNK_TAG)
 
 
+def style_pair_frames(setup, pairs, transfer=None):
+    """The client side of a LearnStyle upload, pre-encoded: the setup, then for each (name or None, before,
+    after) pair its before image and its after image, each a header (role "before/NAME") and its chunks."""
+    request_class = schema.LearnStyleRequest
+    yield request_class(setup=setup).SerializeToString()
+    for name, before, after in pairs:
+        for role, image in (("before", before), ("after", after)):
+            header = header_for(image, transfer, role + ("/" + name if name else ""))
+            yield request_class(image=header).SerializeToString()
+            yield from chunk_frames(image, REQUEST_CHUNK_TAG)
+
+
 def byte_count(width, height, channels, sample_type):
     return int(width) * int(height) * int(channels) * DTYPES[sample_type].itemsize
 

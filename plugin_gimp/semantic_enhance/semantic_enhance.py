@@ -119,6 +119,22 @@ def _backend_args(procedure):
     procedure.add_boolean_argument("save", "_Remember these settings", "Save them for every entry", True, RW)
 
 
+def _learn_args(procedure):
+    procedure.add_string_argument("name", "Style _name", "The new style's name (letters, digits, - and _); Auto "
+                                  "Adjust lists it afterwards", "", RW)
+    procedure.add_choice_argument("source", "_Pairs from", "Where the before/after pairs come from",
+                                  _choice(("folders", "Two folders (matched by file name)"),
+                                          ("open-images", "The open images (\"X\" and \"X-after\" or \"X-edited\")")),
+                                  "folders", RW)
+    procedure.add_file_argument("before-folder", "_Before folder", "The photos as shot",
+                                Gimp.FileChooserAction.SELECT_FOLDER, True, None, RW)
+    procedure.add_file_argument("after-folder", "_After folder", "The same photos as you retouched them, with "
+                                "the same file names (any extension)", Gimp.FileChooserAction.SELECT_FOLDER, True,
+                                None, RW)
+    procedure.add_boolean_argument("replace", "_Replace a learnt style of this name",
+                                   "Otherwise an existing style of the name is kept and the run refused", False, RW)
+
+
 # name -> (menu label, help, add-arguments); GIMP sorts the menu entries by label
 ENTRIES = {
     "adjust": ("_Auto Adjust…", "Learned local adjustment of the layer in a chosen style, as a new layer",
@@ -136,6 +152,8 @@ ENTRIES = {
     "filters": ("Apply _Filter Stack…", "Replay a filter stack (JSON) on the layer, as a new layer", _filters_args),
     "score": ("_Score…", "The layer's scores in words (the critic's aesthetic score and any other score the "
               "daemon gives); the image is not changed, the scores are kept as an image parasite", _score_args),
+    "learn-style": ("_Learn Style…", "Teach the daemon your style from before/after pairs (two folders, or "
+                    "the open images); Auto Adjust then lists it", _learn_args),
     "backend": ("_Backend…", "Daemon address and token, a connection test and the hosted models", _backend_args),
 }
 
@@ -169,16 +187,45 @@ def _failure(procedure, error):
     return _return(procedure, Gimp.PDBStatusType.EXECUTION_ERROR, message=message)
 
 
-def _dialog(procedure, config, title, names=None):
-    """GIMP's dialog for the procedure's arguments (``names``: which ones; None: all but the standard ones)."""
+def _style_list(dialog, config, names, styles):
+    """Auto Adjust's style list: a combo of the styles the daemon lists (ListModels), bound to the "style"
+    argument, in place of its text field. False when it cannot be made (the text field stays)."""
+    try:
+        gi.require_version("Gtk", "3.0")
+        from gi.repository import GimpUi, Gtk
+        model = Gtk.ListStore(str, str)
+        for name, label in styles:
+            model.append([name, label])
+        combo = GimpUi.prop_string_combo_box_new(config, "style", model, 0, 1)
+        row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
+        row.pack_start(Gtk.Label(label="Style (the daemon's):"), False, False, 0)
+        row.pack_start(combo, True, True, 0)
+        area = dialog.get_content_area()
+    except Exception:  # noqa: BLE001  (an older GimpUi: the text field does)
+        traceback.print_exc()
+        return False
+    dialog.fill([name for name in names if name != "style"])  # only once the list exists
+    area.pack_start(row, False, False, 6)
+    row.show_all()
+    return True
+
+
+def _dialog(procedure, config, title, names=None, styles=None):
+    """GIMP's dialog for the procedure's arguments (``names``: which ones; None: all but the standard ones);
+    ``styles`` [(name, label)]: the style argument as a list of those."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
     GimpUi.init("semantic_enhance")
     dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
-    dialog.fill(names)
+    if not styles or not _style_list(dialog, config, [spec.name for spec in config.list_properties()
+                                                      if spec.name not in STANDARD], styles):
+        dialog.fill(names)
     accepted = dialog.run()
     dialog.destroy()
     return accepted
+
+
+STANDARD = ("procedure", "run-mode", "image", "drawables")  # what GIMP fills in itself
 
 
 def run_image(procedure, run_mode, image, drawables, config, data):
@@ -186,13 +233,15 @@ def run_image(procedure, run_mode, image, drawables, config, data):
     title = ENTRIES[entry][0].replace("_", "").rstrip("…")
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
     if interactive and entry != "score":  # Score has nothing to ask
+        styles = None
         if entry in ("adjust", "maps", "personalize"):
             try:
-                from se_plugin.procedures import prefill_style
+                from se_plugin.procedures import prefill_style, style_choices
                 prefill_style(config)
+                styles = style_choices()
             except ImportError:
                 pass  # the run below explains what GIMP's Python lacks
-        if not _dialog(procedure, config, "Semantic Enhance: " + title):
+        if not _dialog(procedure, config, "Semantic Enhance: " + title, styles=styles):
             return _return(procedure, Gimp.PDBStatusType.CANCEL)
     try:
         Gegl.init(None)
@@ -202,6 +251,20 @@ def run_image(procedure, run_mode, image, drawables, config, data):
         return _failure(procedure, error)
     if interactive and entry == "score":  # in words for the user; scripts read the report
         Gimp.message(report["text"])
+    return _return(procedure, Gimp.PDBStatusType.SUCCESS, report)
+
+
+def run_learn(procedure, config, data):
+    interactive = config.get_property("run-mode") == Gimp.RunMode.INTERACTIVE
+    try:
+        if interactive and not _dialog(procedure, config, "Semantic Enhance: Learn Style",
+                                       ["name", "source", "before-folder", "after-folder", "replace"]):
+            return _return(procedure, Gimp.PDBStatusType.CANCEL)
+        Gegl.init(None)
+        from se_plugin.procedures import learn_style
+        report = learn_style(config, interactive)
+    except Exception as error:  # noqa: BLE001
+        return _failure(procedure, error)
     return _return(procedure, Gimp.PDBStatusType.SUCCESS, report)
 
 
@@ -229,8 +292,9 @@ class SemanticEnhance(Gimp.PlugIn):
     def do_create_procedure(self, name):
         entry = name[len(PREFIX):]
         label, blurb, add_arguments = ENTRIES[entry]
-        if entry == "backend":
-            procedure = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_backend, None)
+        if entry in ("backend", "learn-style"):  # not about a layer: runs with or without an open image
+            run = run_backend if entry == "backend" else run_learn
+            procedure = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
             procedure.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
                                         Gimp.RunMode.INTERACTIVE, RW)
         else:

@@ -118,11 +118,11 @@ def run_procedure(image, layer, name, args):
     procedure = Gimp.get_pdb().lookup_procedure(name)
     config = procedure.create_config()
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    if not name.endswith("-backend"):
+    if not name.endswith(("-backend", "-learn-style")):  # those two take no image
         config.set_property("image", image)
         config.set_core_object_array("drawables", [layer])
     for key, value in args.items():
-        if key == "stack-file":
+        if key == "stack-file" or key.endswith("-folder"):
             value = Gio.File.new_for_path(value)
         if key == "channel":
             value = next(c for c in image.get_channels() if c.get_name() == value)
@@ -135,6 +135,12 @@ def run_case(case):
     os.makedirs(folder, exist_ok=True)
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(case["file"]))
     layer = image.get_layers()[0]
+    also_open = []  # more open images (Learn Style from the open images)
+    for path in case.get("open", []):
+        also_open.append(Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path)))
+        # a PDB load leaves the image unnamed ("[Untitled]"), where File → Open names it after its file; GIMP
+        # only lets a plug-in name an image after an XCF file: X.png becomes "X.xcf" (the stem is what counts)
+        also_open[-1].set_file(Gio.File.new_for_path(os.path.splitext(path)[0] + ".xcf"))
     shape_layer(image, layer, case)
     light = case.get("light")  # a huge layer: record no pixels
     if not light:
@@ -185,6 +191,8 @@ def run_case(case):
         record["reloaded_image_parasites"] = {name: parasite(reloaded, name) for name in reloaded.get_parasite_list()
                                               if name.startswith("semantic-enhance")}
         reloaded.delete()
+    for other in also_open:
+        other.delete()
     image.delete()
     return record
 

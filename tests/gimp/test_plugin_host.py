@@ -313,3 +313,28 @@ def test_a_relay_that_dies_says_why(daemon, tmp_path):
     with pytest.raises(BackendError) as error:
         Client(_settings(daemon, backend_python=str(broken)), prefer="bridge").list_models()
     assert "stopped unexpectedly" in str(error.value) and "grpc is not installed here" in str(error.value)
+
+
+# ---- Learn Style: which images make the pairs, and Auto Adjust's style list ---------------------
+
+def test_learn_style_pairs_folders_by_name_and_open_images_by_suffix():
+    assert rq.folder_pairs(["b.tif", "a.png", ".hidden.png", "notes.txt", "c.jpg"], ["a.jpg", "b.png", "c.png"]) == [
+        ("a", "a.png", "a.jpg"), ("b", "b.tif", "b.png"), ("c", "c.jpg", "c.png")]
+    with pytest.raises(ValueError, match="unmatched: c"):
+        rq.folder_pairs(["a.png", "b.png", "c.png"], ["a.png", "b.png"])
+    with pytest.raises(ValueError, match="at least 3 before/after pairs; the folders hold 2"):
+        rq.folder_pairs(["a.png", "b.png"], ["a.png", "b.png"])
+    opened = {1: "sea.xcf", 2: "sea-after.png", 3: "dog.jpg", 4: "dog_edited.jpg", 5: "tree.png", 6: "tree edited.tif",
+              7: "lonely-after.png"}
+    assert rq.open_image_pairs(opened) == [("dog", 3, 4), ("sea", 1, 2), ("tree", 5, 6)]
+    with pytest.raises(ValueError, match=r"open images \(a-after.png, a.png, b.png\) 1 pair"):
+        rq.open_image_pairs({1: "a.png", 2: "a-after.png", 3: "b.png"})
+
+
+def test_auto_adjusts_style_list_is_what_the_daemon_lists():
+    reply = schema.ListModelsReply()
+    sa = reply.models.add(id="sa-adjust", installed=True, styles=["local-xpro"])
+    sa.style_info.add(name="local-xpro", title="Local Xpro")
+    reply.models.add(id="fcn-stylize", installed=True, styles=["mine"]).style_info.add(name="mine", title="mine")
+    reply.models.add(id="enhancegan", installed=False, styles=["piecewise"])
+    assert rq.style_choices(reply) == [("local-xpro", "Local Xpro: local-xpro (sa-adjust)"), ("mine", "mine (fcn-stylize)")]

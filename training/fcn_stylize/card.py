@@ -23,12 +23,17 @@ def metadata(report, seconds):
 
 
 def card(name, folders, report, seconds):
+    """``folders``: (before, after) when learnt by `train fcn-stylize`; None when the pairs came over LearnStyle."""
+    if folders:
+        command = "`semantic-enhance train fcn-stylize --pairs %s %s --name %s`" % (folders[0], folders[1], name)
+    else:
+        command = "sent to the daemon with the LearnStyle call (GIMP's Learn Style…, or `Client.learn_style`)"
     rows = "\n".join("| %s | %.2f | %.2f | %.2f |" % (r["name"], r["input"], r["training"], r["held_out"])
                      for r in report["pairs"])
     return """# Style `{name}` (fcn-stylize, learnt)
 
 Learnt {when} from {count} before/after pairs in {seconds:.0f} s:
-`semantic-enhance train fcn-stylize --pairs {before} {after} --name {name}`.
+{command}.
 
 What it is: a resolution-free colour transform of CIELab (Zhu & Yu's global quadratic transform, a {lut}^3
 LUT of the rest, and {terms} position terms, each a {m}^3 LUT: vignettes, graduated tints), fitted by
@@ -53,7 +58,7 @@ Per pair (ΔE):
 - It learns what the pairs show: colours and places that none of them has get the global quadratic part.
 - Local edits tied to *what* is in the photo (a face, one object) beyond colour and position are not learnt.
 """.format(name=name, when=time.strftime("%Y-%m-%d"), count=len(report["pairs"]), seconds=seconds,
-           before=folders[0], after=folders[1], lut=learn.LUT_SIZE, terms=len(looks.SPATIAL_TERMS),
+           command=command, lut=learn.LUT_SIZE, terms=len(looks.SPATIAL_TERMS),
            m=looks.SPATIAL_LUT_SIZE, side=learn.SIDE, input=report["training"]["input_lab_distance"],
            train=report["training"]["lab_distance"], train_ratio=report["training"]["ratio"],
            held=report["held_out"]["lab_distance"], held_ratio=report["held_out"]["ratio"], folds=report["folds"],

@@ -21,6 +21,11 @@ def register_train(models):
     p.add_argument("--name", required=True, help="the style's name (letters, digits, - and _)")
     p.add_argument("--replace", action="store_true", help="replace a learnt style of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--daemon", action="store_true", help="let the running daemon learn it (the LearnStyle call: it "
+                   "writes the style into the daemon's user's styles folder) instead of this process")
+    p.add_argument("--addr", help="with --daemon: its address (default: $SEMANTIC_ENHANCE_ADDR or 127.0.0.1:50551)")
+    p.add_argument("--token-file", help="with --daemon: its token file (default: $SEMANTIC_ENHANCE_TOKEN_FILE or "
+                                        "the user's)")
     p.set_defaults(func=run_train)
 
 
@@ -44,24 +49,71 @@ def _bar(quiet):
     return show
 
 
+# --daemon sends every image at most this size: the daemon fits at learn.SIDE (384 px) anyway, and the command
+# then holds one photo at full size at a time, not all of them
+SEND_SIDE = 1024
+
+
+def _sent_size(name, path):
+    import cv2
+
+    from backend.imaging.files import ImageFileError, read_image
+    from training.fcn_stylize import learn
+
+    try:
+        image = read_image(path)
+    except ImageFileError as error:
+        raise learn.StyleError("pair %s cannot be read: %s" % (name, error)) from None
+    height, width = image.shape[:2]
+    scale = SEND_SIDE / max(height, width)
+    if scale < 1.0:
+        shrunk = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                            interpolation=cv2.INTER_AREA)
+        image = shrunk.reshape(shrunk.shape[:2] + image.shape[2:])  # OpenCV drops a single channel's axis
+    return image
+
+
+def run_train_on_daemon(args, progress):
+    """The pairs read and checked here (names, readability), learnt by the daemon: one sentence and exit code 2
+    for what it refuses, as for what this command refuses."""
+    from backend.client import Client
+    from training.fcn_stylize import learn
+
+    matched = learn.match_pairs(*args.pairs)
+    pairs = []
+    for index, (name, before, after) in enumerate(matched):
+        pairs.append((name, _sent_size(name, before), _sent_size(name, after)))
+        progress(0.1 * (index + 1) / len(matched), "reading pairs")
+    with Client(args.addr, token_file=args.token_file) as client:
+        result = client.learn_style(pairs, args.name, replace=args.replace,
+                                    on_progress=lambda f, stage: progress(0.1 + 0.9 * f, stage))
+    report = result.parameters
+    print("the daemon learnt style %r from %d pairs in %.0f s: Lab error %.2fx the input's on the pairs, %.2fx held "
+          "out; it wrote %s" % (args.name, len(pairs), report["learn_seconds"], report["training_ratio"],
+                                report["held_out_ratio"], report["path"]))
+
+
 def run_train(args):
     from backend.cli import UsageError
     from backend.models.fcn_stylize import store
-    from training.fcn_stylize import card, learn
+    from training.fcn_stylize import learn, teach
 
     progress = _bar(args.quiet)
     started = time.perf_counter()
+    if args.daemon:
+        try:
+            store.check_name(args.name)  # the daemon checks the rest against its own styles folder
+            return run_train_on_daemon(args, progress)
+        except (learn.StyleError, store.StyleFileError) as error:
+            raise UsageError("train fcn-stylize: %s" % error)
     try:
-        store.check_name(args.name)
-        if args.name in store.names() and not args.replace:
-            raise store.StyleFileError("a style named %r already exists; pass --replace or choose another name" % args.name)
+        store.check_new_name(args.name, args.replace)
         pairs = learn.read_pairs(*args.pairs, on_progress=lambda f: progress(0.1 * f, "reading pairs"))
-        look, report = learn.learn(pairs, on_progress=lambda f, stage: progress(0.1 + 0.9 * f, stage))
-        seconds = time.perf_counter() - started
-        path = store.save(args.name, card.arrays(look), card.metadata(report, seconds),
-                          card.card(args.name, args.pairs, report, seconds), replace=args.replace)
+        path, report, _ = teach.teach(args.name, pairs, args.pairs, args.replace,
+                                      on_progress=lambda f, stage: progress(0.1 + 0.9 * f, stage))
     except (learn.StyleError, store.StyleFileError) as error:
         raise UsageError("train fcn-stylize: %s" % error)
+    seconds = time.perf_counter() - started
     print("learnt style %r from %d pairs in %.0f s: Lab error %.2fx the input's on the pairs, %.2fx held out; "
           "wrote %s (and its card %s)" % (args.name, len(pairs), seconds, report["training"]["ratio"],
                                           report["held_out"]["ratio"], path, store.paths(args.name)[1]))

@@ -29,6 +29,19 @@ class StyleFileError(ValueError):
     """A style name or file that cannot be used (one sentence)."""
 
 
+class StyleExists(StyleFileError):
+    """A learnt style of that name is there already: it is the user's, and only an explicit replace changes it."""
+
+
+def check_new_name(name, replace=False, directory=None):
+    """A name a new style may take: a plain word, not a built-in style's, not a learnt style's unless replacing."""
+    check_name(name)
+    if not replace and os.path.exists(paths(name, directory)[0]):
+        raise StyleExists("a style named %r already exists; remove it first, choose another name or ask to "
+                          "replace it" % name)
+    return name
+
+
 def styles_dir():
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return os.path.join(base, "semantic-enhance", "styles")
@@ -93,7 +106,7 @@ def save(name, arrays, metadata, card, directory=None, replace=False):
     arrays = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value in arrays.items()}
     look_path, card_path = paths(name, directory)
     if os.path.exists(look_path) and not replace:
-        raise StyleFileError("a style named %r already exists (%s); remove it first or choose another name"
+        raise StyleExists("a style named %r already exists (%s); remove it first or choose another name"
                              % (name, look_path))
     metadata = {key: str(value) for key, value in metadata.items()}
     metadata.update(format=FORMAT, name=name, sha256=digest(arrays))

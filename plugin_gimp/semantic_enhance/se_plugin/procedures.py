@@ -9,6 +9,7 @@ interactive), the scores into one image parasite.
 """
 
 import json
+import os
 import time
 from contextlib import contextmanager
 
@@ -79,14 +80,21 @@ class Job:
 
     def style(self):
         """The style option; empty means the model's first style, as the daemon lists it."""
-        style = self.option("style").strip()
-        if style:
-            return style
+        return self.model_and_style()[1]
+
+    def model_and_style(self):
+        """(model, style) as the daemon lists them: an empty style is the model's first; a style that the chosen
+        model does not serve but another installed one does (a style learnt with Learn Style… is fcn-stylize's)
+        goes to that model, as `semantic-enhance adjust` without --model does."""
+        model, style = self.option("model"), self.option("style").strip()
         try:
-            models = self.client.list_models().models
+            models = [m for m in self.client.list_models().models if m.installed]
         except BackendError:
-            return ""  # the real call will say what is wrong
-        return next((m.styles[0] for m in models if m.id == self.option("model") and m.styles), "")
+            return model, style  # the real call will say what is wrong
+        if not style:
+            return model, next((m.styles[0] for m in models if m.id == model and m.styles), "")
+        serving = [m.id for m in models if style in m.styles]
+        return (model if model in serving or not serving else serving[0]), style
 
     def selection_mask(self, required=False):
         """The selection as a soft mask over the layer, or None when nothing is selected."""
@@ -157,7 +165,7 @@ def _result(reader):
 # ---- the entries -----------------------------------------------------------------------------
 
 def adjust(job):
-    model, style = job.option("model"), job.style()
+    model, style = job.model_and_style()
     source = job.layer.read()
     mask = job.selection_mask() if job.option("use-selection") else None
     reader = job.call(*rq.adjust_setup(source, job.layer.transfer, model, style, mask,
@@ -423,6 +431,107 @@ def backend(config, interactive):
     if interactive:
         Gimp.message(text)
     return report
+
+
+def _read_perceptual(image, long_side):
+    """The visible pixels of ``image`` as sRGB-encoded (H, W, 3 or 4) at most ``long_side`` px on the long side,
+    read from a scaled, merged duplicate (the user's image is not touched)."""
+    copy = image.duplicate()
+    try:
+        width, height = copy.get_width(), copy.get_height()
+        if max(width, height) > long_side:
+            scale = long_side / float(max(width, height))
+            copy.scale(max(1, round(width * scale)), max(1, round(height * scale)))
+        layer = copy.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
+        pixels = px.LayerPixels(layer)
+        pixels.linear = False  # learnt on sRGB-encoded values, as the daemon and `train fcn-stylize` learn
+        return pixels.read()
+    finally:
+        copy.delete()
+
+
+def _load(path):
+    from gi.repository import Gio
+    try:
+        return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+    except Exception as error:  # noqa: BLE001  (GIMP says why in its own words)
+        raise UserError("GIMP cannot open %s: %s" % (path, getattr(error, "message", error)))
+
+
+def _folder(config, name, label):
+    folder = config.get_property(name)
+    path = folder.get_path() if folder is not None else None
+    if not path or not os.path.isdir(path):
+        raise UserError("Choose the %s folder (the photos %s)." % (label, "as shot" if label == "before"
+                                                                    else "as you retouched them"))
+    return path
+
+
+# every image reaches the daemon at most this size: it fits at 384 px anyway, and ten 24-MP pairs held at
+# once would take gigabytes in GIMP's process
+LEARN_SIDE = 1024
+
+
+def learn_style(config, interactive):
+    """Learn Style…: pairs from two folders or from the open images, streamed to the daemon's LearnStyle call;
+    progress in GIMP's bar; the style is then the daemon's (Auto Adjust lists it). Nothing in GIMP changes."""
+    name = option(config, "name").strip()
+    if not name:
+        raise UserError("Give the new style a name (letters, digits, - and _).")
+    started = time.time()
+    Gimp.progress_init("Learn Style: reading the pairs…")
+    try:
+        pairs = []
+        if option(config, "source") == "open-images":
+            images = {index: image for index, image in enumerate(Gimp.get_images())}
+            names = {index: (image.get_file().get_basename() if image.get_file() else image.get_name())
+                     for index, image in images.items()}
+            try:
+                matched = rq.open_image_pairs(names)
+            except ValueError as error:
+                raise UserError(str(error))
+            for count, (pair, before, after) in enumerate(matched):
+                pairs.append((pair, _read_perceptual(images[before], LEARN_SIDE),
+                              _read_perceptual(images[after], LEARN_SIDE)))
+                Gimp.progress_update(0.5 * (count + 1) / len(matched))
+        else:
+            before_dir, after_dir = _folder(config, "before-folder", "before"), _folder(config, "after-folder", "after")
+            try:
+                matched = rq.folder_pairs(os.listdir(before_dir), os.listdir(after_dir))
+            except ValueError as error:
+                raise UserError(str(error))
+            for count, (pair, before, after) in enumerate(matched):
+                loaded = []
+                for path in (os.path.join(before_dir, before), os.path.join(after_dir, after)):
+                    image = _load(path)
+                    try:
+                        loaded.append(_read_perceptual(image, LEARN_SIDE))
+                    finally:
+                        image.delete()
+                pairs.append((pair,) + tuple(loaded))
+                Gimp.progress_update(0.5 * (count + 1) / len(matched))
+        settings = resolve(Gimp.directory())
+        client = Client(settings)
+        reader = client.learn_style(rq.learn_style_setup(name, len(pairs), bool(config.get_property("replace"))),
+                                    pairs, on_progress=Progress("Learn Style"))
+    finally:
+        Gimp.progress_end()
+    text = rq.learnt_style_text(reader.summary)
+    report = {"procedure": "Learn Style", "transport": client.transport.name, "style": reader.summary.learnt_style.name,
+              "pairs": [pair for pair, _, _ in pairs], "daemon": rq.parameters(reader.summary), "text": text,
+              "seconds": round(time.time() - started, 3)}
+    if interactive:
+        Gimp.message(text)
+    return report
+
+
+def style_choices():
+    """The styles the daemon serves, for Auto Adjust's style list; [] when it does not answer (the dialog then
+    keeps its plain text field, and the run says what is wrong)."""
+    try:
+        return rq.style_choices(Client(resolve(Gimp.directory())).list_models())
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def prefill_style(config):

@@ -92,6 +92,91 @@ def filters_setup(pixels, transfer, stack, mask=None):
     return "ApplyFilters", setup
 
 
+# ---- Learn Style: which images make the pairs ------------------------------------------------
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".xcf")
+AFTER_SUFFIXES = ("-after", "_after", " after", "-edited", "_edited", " edited")
+MIN_PAIRS = 3  # the daemon's rule too (training/fcn_stylize/learn.py); said here before anything is read
+
+
+def _stem(name):
+    base = name.rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    return (stem, "." + ext.lower()) if dot and stem else (base, "")
+
+
+def folder_pairs(before_names, after_names):
+    """[(pair name, before file name, after file name)] of two folders' listings, matched by file name
+    without extension (a raw editor's .jpg export of a .tif matches), as `train fcn-stylize` matches them.
+    Raises ValueError with a sentence when an image has no partner or there are fewer than MIN_PAIRS."""
+    found = []
+    for names in (before_names, after_names):
+        images = {}
+        for name in sorted(names):
+            stem, ext = _stem(name)
+            if ext in IMAGE_EXTENSIONS and not name.startswith("."):
+                if stem in images:
+                    raise ValueError("Two images are named %s (%s and %s): keep one." % (stem, images[stem], name))
+                images[stem] = name
+        found.append(images)
+    before, after = found
+    lonely = sorted(set(before) ^ set(after))
+    if lonely:
+        raise ValueError("Every photo needs its retouched partner of the same name in the other folder; "
+                         "unmatched: %s." % ", ".join(lonely[:5] + (["…"] if len(lonely) > 5 else [])))
+    if len(before) < MIN_PAIRS:
+        raise ValueError("A style needs at least %d before/after pairs; the folders hold %d." % (MIN_PAIRS, len(before)))
+    return [(stem, before[stem], after[stem]) for stem in sorted(before)]
+
+
+def open_image_pairs(names):
+    """Pairs among open images by name: "X-after" (or "X-edited", "_after", " after"...) is the retouch of
+    "X", extensions ignored. ``names``: {key: image name}; returns [(pair name, before key, after key)].
+    Raises ValueError with a sentence when there are fewer than MIN_PAIRS."""
+    by_stem = {}
+    for key, name in names.items():
+        by_stem.setdefault(_stem(name)[0], key)
+    pairs = []
+    for stem, key in sorted(by_stem.items()):
+        for suffix in AFTER_SUFFIXES:
+            if stem.lower().endswith(suffix) and stem[:-len(suffix)] in by_stem:
+                pairs.append((stem[:-len(suffix)], by_stem[stem[:-len(suffix)]], key))
+                break
+    if len(pairs) < MIN_PAIRS:
+        raise ValueError("A style needs at least %d before/after pairs; among the open images (%s) %d pair(s) were "
+                         "found (an image \"X\" and its retouch \"X-after\" or \"X-edited\")."
+                         % (MIN_PAIRS, ", ".join(sorted(names.values())) or "none", len(pairs)))
+    return pairs
+
+
+def style_choices(reply):
+    """[(style name, label)] of every installed model's styles as the daemon lists them (ListModels), for the
+    style list of Auto Adjust's dialog: the built-in styles and the ones learnt with Learn Style…"""
+    choices = []
+    for model in reply.models:
+        if not model.installed:
+            continue
+        titles = {style.name: style.title for style in model.style_info}
+        for name in model.styles:
+            title = titles.get(name) or name
+            choices.append((name, "%s (%s)" % (title if title == name else "%s: %s" % (title, name), model.id)))
+    return choices
+
+
+def learn_style_setup(name, pair_count, replace=False):
+    return schema.LearnStyleSetup(name=name, pair_count=pair_count, replace=replace)
+
+
+def learnt_style_text(summary):
+    """The Learn Style report in words: which style, from how many pairs, how close it came."""
+    report = parameters(summary)
+    rows = report.get("pairs") or []
+    return ("Learnt the style \"%s\" from %d pairs in %.0f s. Its colour error is %.2fx the untouched photos' on "
+            "the pairs and %.2fx on pairs it did not see. It is now in Auto Adjust's styles (model fcn-stylize)."
+            % (summary.learnt_style.name, len(rows), report.get("learn_seconds", 0),
+               report.get("training_ratio", 0), report.get("held_out_ratio", 0)))
+
+
 # ---- naming what comes back ------------------------------------------------------------------
 
 def parameters(summary):

@@ -51,7 +51,7 @@ def explain(code, details, settings):
         return "The daemon at %s did not answer in time (%s)." % (where, details)
     if code == "CANCELLED":
         return "Cancelled."
-    if code in ("FAILED_PRECONDITION", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "NOT_FOUND"):
+    if code in ("FAILED_PRECONDITION", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "NOT_FOUND", "ALREADY_EXISTS"):
         return "The daemon said: %s" % details  # the daemon's sentences are written for people
     return "The daemon at %s failed (%s): %s" % (where, code, details)
 
@@ -222,6 +222,16 @@ class Client:
         requests = wire.request_frames(request_class, setup, image, mask)  # pixels as pre-encoded chunk frames
         decode = wire.frame_decoder(reply_class, wire.REPLY_CHUNK_TAG)
         replies = (decode(data) for data in self.transport.stream(rpc, requests))
+        try:
+            return wire.ReplyReader(on_progress).read(replies)
+        except wire.WireError as error:
+            raise BackendError(error.code, "The daemon's reply was broken: %s" % error)
+
+
+    def learn_style(self, setup, pairs, on_progress=None):
+        """Stream ``pairs`` ([(name, before, after)] arrays) with the LearnStyle ``setup``; the reply's reader."""
+        decode = wire.frame_decoder(schema.Reply, wire.REPLY_CHUNK_TAG)
+        replies = (decode(data) for data in self.transport.stream("LearnStyle", wire.style_pair_frames(setup, pairs)))
         try:
             return wire.ReplyReader(on_progress).read(replies)
         except wire.WireError as error:
