@@ -12,7 +12,7 @@ import os
 import time
 
 GAN = {"steps": 200, "batch": 2, "lr": 5e-5, "w_feature": 1.0, "w_better": 1.0, "w_adversarial": 1.0, "w_recover": 0.0}
-CROP = {"canvases": 12, "crop_steps": 3000}
+CROP = {"canvases": 20, "crop_steps": 3000, "listwise": 1.0, "inputs": "edges,geometry,lines,critic"}
 
 
 def register_train(models):
@@ -28,6 +28,9 @@ def register_train(models):
                    help="weight of the distance to the clean view (not in the paper, which has no pairs; 0: off)")
     p.add_argument("--canvases", type=int, default=CROP["canvases"], help="recomposition canvases per training photo")
     p.add_argument("--crop-steps", type=int, default=CROP["crop_steps"])
+    p.add_argument("--listwise", type=float, default=CROP["listwise"], help="weight of the crop scorer's per-image term")
+    p.add_argument("--crop-inputs", default=CROP["inputs"],
+                   help="the crop scorer's input groups (pooled, edges, geometry, lines, critic), comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", choices=("enhance", "crop"), help="train one part and take the other from --base")
     p.add_argument("--base", help="weights file the other part comes from (default: the shipped one)")
@@ -90,13 +93,14 @@ def run_train(args):
             getattr(generator, name).load_state_dict(getattr(trained, name).state_dict())
     if args.only != "enhance":
         rows = crops.build("train", args.canvases, crops.TRAIN_KINDS, args.seed, critic)
-        scorer, crop_head = crops.train(rows, steps=args.crop_steps, seed=args.seed)
+        scorer, crop_head = crops.train(rows, steps=args.crop_steps, seed=args.seed, listwise=args.listwise,
+                                        groups=tuple(args.crop_inputs.split(",")))
         generator.crop.load_state_dict(crop_head.state_dict())
     out = args.out or os.path.join(weights.WEIGHTS_DIR, WEIGHTS)
     command = ("semantic-enhance train enhancegan --steps %d --batch %d --lr %g --w-feature %g --w-better %g "
-               "--w-adversarial %g --w-recover %g --canvases %d --crop-steps %d --seed %d"
+               "--w-adversarial %g --w-recover %g --canvases %d --crop-steps %d --listwise %g --crop-inputs %s --seed %d"
                % (args.steps, args.batch, args.lr, args.w_feature, args.w_better, args.w_adversarial, args.w_recover, args.canvases,
-                  args.crop_steps, args.seed))
+                  args.crop_steps, args.listwise, args.crop_inputs, args.seed))
     save_parts(generator, scorer, out, {"command": command})
     if args.out is None:
         weights.record(out, "enhancegan", EnhanceGAN.version, {

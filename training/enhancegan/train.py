@@ -33,7 +33,7 @@ DEFAULTS = {"steps": 200, "batch": 2, "lr": 5e-5, "critic_steps_first": 20, "cla
             "w_feature": 1.0, "w_better": 1.0, "w_adversarial": 1.0, "w_recover": 0.0}
 
 
-def fit_filter_nets(steps=600, seed=0, log=print):
+def fit_filter_nets(steps=1500, seed=0, log=print):
     """Three FilterNets fitted to the reference filters -> (nets, {filter: RMSE on held-out colours})."""
     torch.manual_seed(seed)
     photos = corpus_photos("train")
