@@ -84,8 +84,6 @@ def test_crop_boxes_candidates_and_ranking_helpers():
     boxes = network.crop_box(torch.tensor([[5.0, -5.0, 5.0, -5.0]]))
     x, y, w, h = boxes[0].tolist()
     assert (w, h) == pytest.approx((0.999, 0.3)) and x + w <= 1 + 1e-6 and y >= 0
-    theta = network.crop_theta(torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
-    assert torch.allclose(theta, torch.tensor([[[1.0, 0, 0], [0, 1.0, 0]]]))
     grid = network.candidate_boxes(1.5, 1.0)
     assert torch.allclose(grid[:, 2] / grid[:, 3], torch.tensor(1.5), atol=1e-3)
     a = torch.tensor([[0.0, 0.0, 0.5, 0.5]])

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import color, mixing
+from . import color, mixing, transforms
+from .transforms import EXACT_PIXELS, FIT_EPS, FIT_RADIUS, FIT_SIDE  # noqa: F401  (the bench reads them here)
 
 HAT_NODES = 5
 SPATIAL_TERMS = tuple("y≈%g" % (i / (HAT_NODES - 1)) for i in range(HAT_NODES)) + \
@@ -168,27 +169,17 @@ def apply_look(image, look, mix=None, rows=128, out=None, on_progress=None):
     return out
 
 
-# A look evaluated exactly costs ~0.5 s a megapixel on two cores (two Lab conversions and two trilinear lookups
-# per pixel). Above EXACT_PIXELS it is evaluated exactly on a copy with the long side FIT_SIDE, and carried to
-# full resolution as per-pixel affine colour maps fitted there (HDRNet's seam, ``upsample.fit_local_affine``,
-# applied by ``transforms.apply_colour_transforms`` like sa-adjust's): a window of the copy holds few colours,
-# and the look is smooth in colour, so the affine map is close (docs/learn-style.md has the measured gap).
-EXACT_PIXELS = 4_000_000
-FIT_SIDE = 1024
-FIT_RADIUS = 2
-FIT_EPS = 1e-4
+# Above transforms.EXACT_PIXELS a look is evaluated exactly on a FIT_SIDE copy and carried to full resolution by
+# local affine colour maps fitted there (``transforms.carry_pointwise``, shared with EnhanceGAN's curves):
+# a window of the copy holds few colours, and the look is smooth in colour, so the affine map is close
+# (docs/learn-style.md has the measured gap).
 
 
 def render(image, look, mix=None, on_progress=None, exact_pixels=EXACT_PIXELS):
-    """``look`` on a full-resolution image (3, H, W): exactly up to ``exact_pixels``, else through local affine
-    maps fitted on a FIT_SIDE copy (see above)."""
-    from . import transforms, upsample
-
+    """``look`` on a full-resolution image (3, H, W): exactly up to ``exact_pixels`` (banded, blended by
+    ``mix``), else through local affine maps fitted on a FIT_SIDE copy."""
     height, width = image.shape[1:]
     if height * width <= exact_pixels:
         return apply_look(image, look, mix, on_progress=on_progress)
-    low = upsample.downscale(image, FIT_SIDE)
-    styled = apply_look(low[0], look).unsqueeze(0)
-    coefficients = upsample.fit_local_affine(low, styled, FIT_RADIUS, FIT_EPS)
-    return transforms.apply_colour_transforms(image, transforms.ColourTransformMaps(coefficients), mix,
-                                              on_progress=on_progress)
+    return transforms.carry_pointwise(image, lambda rgb: apply_look(rgb, look), mix, on_progress=on_progress,
+                                      exact_pixels=0)

@@ -75,13 +75,6 @@ def crop_box(raw):
     return torch.cat((corner, scale), 1)
 
 
-def crop_theta(boxes):
-    """Boxes (N, 4) -> affine_grid thetas (N, 2, 3) that sample the box (align_corners=False)."""
-    x, y, w, h = boxes.unbind(1)
-    zero = torch.zeros_like(x)
-    return torch.stack((torch.stack((w, zero, 2 * x + w - 1), 1), torch.stack((zero, h, 2 * y + h - 1), 1)), 1)
-
-
 class Generator(nn.Module):
     """The three heads and the three filter approximations, in one module (one weights file)."""
 
