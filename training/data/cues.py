@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 CUE_NAMES = ("faces", "skin", "sky", "water", "vegetation", "foreground")
-CUE_VERSION = 3  # bump when a cue's recipe changes: old cache entries are then ignored
+CUE_VERSION = 4  # bump when a cue's recipe changes: old cache entries are then ignored
 DEFAULT_CACHE = os.environ.get("SEMANTIC_ENHANCE_CUE_CACHE", os.path.join(".cache", "cues"))
 
 _CASCADES = {}
@@ -235,10 +235,13 @@ def sky_mask(rgb):
     rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     position = np.clip(1.6 - 1.6 * rows, 0.0, 1.0) * np.ones((1, width), np.float32)
     score = colour * smooth * position
-    # keep only sky regions that reach the top of the frame (sky is above everything else)
-    count, labels = cv2.connectedComponents((score > 0.3).astype(np.uint8))
+    # keep only sky regions that reach the top of the frame (sky is above everything else); wires, masts
+    # and branches thinner than ``bridge`` px do not cut the sky below them off (a seam along a cable)
+    seed = (score > 0.3).astype(np.uint8)
+    bridge = 2 * max(2, round(0.006 * max(height, width))) + 1
+    count, labels = cv2.connectedComponents(cv2.dilate(seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (bridge, bridge))))
     top_labels = set(np.unique(labels[: max(2, height // 12)]).tolist()) - {0}
-    keep = np.isin(labels, list(top_labels)).astype(np.float32) if top_labels else np.zeros_like(score)
+    keep = (np.isin(labels, list(top_labels)) & (seed > 0)).astype(np.float32) if top_labels else np.zeros_like(score)
     # the texture test leaves a notch along every edge inside the sky; grow the region back over it (a few
     # px, no blur: follow_edges then puts the boundary on the photo's edge, not on the notch's)
     notch = 2 * max(2, round(0.008 * max(height, width))) + 1
