@@ -22,7 +22,6 @@ issue 19's retraining): radius 1 9.221, radius 2 9.212, radius 1 with eps 1e-2 9
 Tensors: low-resolution images (1, 3, h, w) or (K, 3, h, w) sRGB in [0, 1]; labels (h, w) int.
 """
 
-import numpy as np
 import torch
 
 from . import upsample
