@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from backend import cli
-from training.data import corpus, pairs
+from training.data import corpus, cues, pairs
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_pairs_are_written_with_their_cues_and_splits(built):
     assert record["split"] == corpus.split_of("astronaut.png")
     assert Image.open(out / record["input"]).size == (96, 96)
     assert Image.open(out / record["target"]).size == (96, 96)
-    assert set(record["cues"]) == {"faces", "skin", "sky", "vegetation", "foreground"}
+    assert set(record["cues"]) == {"faces", "skin", "sky", "water", "vegetation", "foreground"}
     sky = np.asarray(Image.open(out / record["cues"]["sky"]))
     assert sky.shape == (96, 96) and sky.dtype == np.uint8
     assert 3.0 < record["lab_distance"] < 40.0
@@ -52,7 +52,7 @@ def test_load_split_and_dataset_give_aligned_tensors(built):
         assert all(p.split == split for p in pairs.load_split(str(out), split))
     item = pairs.PairDataset(everything)[0]
     assert item["input"].shape[0] == 3 and item["input"].shape == item["target"].shape
-    assert item["cues"].shape == (5,) + tuple(item["input"].shape[1:])
+    assert item["cues"].shape == (len(cues.CUE_NAMES),) + tuple(item["input"].shape[1:])
     assert 0.0 <= float(item["cues"].min()) and float(item["cues"].max()) <= 1.0
     assert not torch.equal(item["input"], item["target"])
 

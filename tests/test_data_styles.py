@@ -78,3 +78,43 @@ def test_cli_offers_exactly_the_styles_there_are():
     from training.data import cli
 
     assert tuple(cli.STYLE_NAMES) == tuple(styles.STYLES)  # the CLI lists them without importing torch
+
+
+def _blend_weight(target, base, other):
+    """Per pixel, how far ``target`` lies from ``base`` towards ``other`` (0: base, 1: other), least squares."""
+    difference = other - base
+    return ((target - base) * difference).sum(1)[0] / (difference * difference).sum(1)[0].clamp_min(1e-6)
+
+
+def test_pop_out_target_has_no_half_adjusted_band_around_the_subject():
+    """A sharp subject on a textured background: beyond 3 px of its edge every pixel is fully popped (inside)
+    or fully muted (outside); the soft cue used to leave a ~10 px band of half-adjusted colour."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    rgb = np.clip(np.array([150, 140, 120]) + rng.normal(0, 10, (200, 300, 3)), 0, 255)
+    rgb[60:140, 110:190] = np.array([200, 50, 40]) + rng.normal(0, 6, (80, 80, 3))
+    rgb = rgb.astype(np.uint8)
+    image = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    ones, zeros = np.ones((200, 300), np.float32), np.zeros((200, 300), np.float32)
+    popped = styles.apply_style("foreground-pop-out", image, {"foreground": ones})
+    muted = styles.apply_style("foreground-pop-out", image, {"foreground": zeros})
+    weight = _blend_weight(styles.apply_style("foreground-pop-out", image, cues.compute_cues(rgb)), muted, popped).numpy()
+    inside = np.zeros((200, 300), np.uint8)
+    inside[60:140, 110:190] = 1
+    far_inside = cv2.distanceTransform(inside, cv2.DIST_L2, 3) > 3
+    far_outside = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3) > 3
+    assert weight[far_inside].min() > 0.9
+    assert np.percentile(weight[far_outside], 99.5) < 0.1
+
+
+def test_local_xpro_keeps_a_lake_blue():
+    """Water takes the sky's profile: the lake must not turn yellow-green as vegetation or "other" would."""
+    from tests.test_data_cues import _lake_scene
+
+    rgb = _lake_scene()
+    image = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    out = styles.apply_style("local-xpro", image, cues.compute_cues(rgb))
+    lab_in, lab_out = rgb_to_lab(image)[0][:, 88:152], rgb_to_lab(out)[0][:, 88:152]
+    assert float(lab_out[2].mean()) < float(lab_in[2].mean()) - 3  # bluer, not yellower
+    assert float(lab_out[1].mean()) < float(lab_in[1].mean()) + 3  # not greener either (a* not down by much)

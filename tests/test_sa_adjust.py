@@ -197,16 +197,55 @@ def test_data_parallel_training_under_torchrun(tmp_path):
     assert out.exists() and "test split (1 photos)" in run.stdout
 
 
-def test_brush_flattens_each_superpixel_to_its_mean_at_full_resolution():
-    from backend.imaging.brush import superpixel_brush
+def _brushed(full, styled_of):
+    """The watercolor brush as the model paints it: strokes found on the view, carried by colour maps."""
+    from backend.imaging import brush, transforms, upsample
 
-    torch.manual_seed(0)
-    low = F.interpolate(torch.rand(1, 3, 4, 4), size=(64, 64), mode="nearest")[0]   # 16 flat blocks
-    full = F.interpolate(low[None], size=(256, 256), mode="nearest")[0] + torch.rand(3, 256, 256) * 0.02
-    out = superpixel_brush(full, low)
-    assert out.shape == full.shape
-    assert len(torch.unique(out[0])) < 64                  # a handful of flat regions, not 65536 values
-    assert (out - full).abs().mean() < 0.02               # each region takes its own mean colour
+    view = upsample.downscale(full)
+    styled = styled_of(view)
+    maps = transforms.ColourTransformMaps(brush.brush_coefficients(view, styled, brush.superpixel_labels(styled)))
+    return transforms.apply_colour_transforms(full, maps), view, styled
+
+
+def test_brush_strokes_follow_the_photos_edges_at_24_megapixels():
+    """A red disk on a blue ground, 6000x4000, with fine grain: the brushed result's edges lie on the
+    photo's edge (nearest-neighbour labels put them up to half a 12 px view pixel off, in steps), the grain
+    inside the strokes is flattened, and the strokes' colours are the styled view's."""
+    import cv2
+
+    height, width = 4000, 6000
+    ys, xs = np.ogrid[:height, :width]
+    distance = np.sqrt((ys - 2000.0) ** 2 + (xs - 3000.0) ** 2) - 1300.0          # signed, px
+    inside = np.clip(0.5 - distance, 0.0, 1.0).astype(np.float32)               # anti-aliased disk
+    grain = np.random.default_rng(0).normal(0.0, 0.03, (height, width)).astype(np.float32)
+    full = torch.from_numpy(np.stack([0.15 + 0.7 * inside, 0.25 + grain, 0.8 - 0.6 * inside]))
+    full = full.clamp(0, 1)
+    result, view, styled = _brushed(full, lambda view: (view * 1.1).clamp(0, 1))
+    assert result.shape == full.shape
+    red = result[0].numpy()
+    # where the red channel jumps, the photo's edge is (within 2 px); where the photo's edge is, it jumps
+    gradient = np.hypot(cv2.Sobel(red, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(red, cv2.CV_32F, 0, 1, ksize=3)) / 8
+    strong = gradient > 0.1
+    assert strong.sum() > 0.5 * 2 * np.pi * 1300  # one edge's worth of pixels around the disk
+    assert np.abs(distance[strong]).max() <= 2.5
+    ring_in, ring_out = (distance > -6) & (distance < -3), (distance > 3) & (distance < 6)
+    assert red[ring_in].mean() - red[ring_out].mean() > 0.7 * (0.7 * 1.1)
+    # fine grain within a stroke is flattened: the green channel's spread inside the disk, far from edges
+    core = distance < -60
+    assert result[1].numpy()[core].std() < 0.3 * full[1].numpy()[core].std()
+
+
+def test_brush_at_the_views_size_is_the_style_programs_flattening():
+    """At 512 px the carried strokes reproduce the exact superpixel means closely (the targets' brush)."""
+    from backend.imaging import brush
+    from backend.imaging.color import rgb_to_lab
+    from skimage import data
+
+    photo = torch.from_numpy(data.coffee()[:, :512].copy()).permute(2, 0, 1).float() / 255.0  # the view itself
+    result, view, styled = _brushed(photo, lambda view: view)
+    exact = brush.flatten(styled, brush.superpixel_labels(styled))[0]
+    error = torch.linalg.vector_norm(rgb_to_lab(result[None]) - rgb_to_lab(exact[None]), dim=1).mean()
+    assert result.shape == photo.shape and float(error) < 2.0  # Lab units; the styles' errors are 4-8
 
 
 def test_eval_shipped_only_measures_the_shipped_weights_and_keeps_the_variants_rows(tmp_path, monkeypatch, photo):

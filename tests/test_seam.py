@@ -36,7 +36,9 @@ def run(model, kind, setup, image, mask=None):
 @pytest.mark.slow
 def test_sa_adjust_and_filters_through_the_seam_give_the_pre_seam_outputs(photo, coffee, monkeypatch):
     """With the edge-aware map switched off (the one change made on purpose), every product path gives what
-    the code before the seam gave on the bundled photos (tests/data: crops of its outputs, made by it)."""
+    the code before the seam gave on the bundled photos (tests/data: crops of its outputs, made by it).
+    Re-recorded for issue 19's retrained sa-adjust weights and watercolor's strokes carried as colour maps
+    (the filters' crops came out bit for bit the same when re-recording, so the harness is unchanged)."""
     monkeypatch.setattr(mixing, "EDGE_RADIUS", 0)
     expected = np.load(os.path.join(HERE, "data", "pre_seam_outputs.npz"))
     selection = np.zeros(photo.shape[:2] + (1,), np.uint8)
@@ -185,9 +187,10 @@ def test_the_edge_aware_map_follows_the_full_resolution_edge_where_bilinear_leav
 @installed
 def test_the_subject_preset_spills_less_into_the_sky_around_the_pagoda():
     """scikit-learn's china.jpg under Foreground Pop-Out: the applied map's subject weight on the sky next
-    to the roof (a band of still-blue sky, bilinear) drops by more than 15 %, and the open sky takes at most
-    a faint glow (measured 0.69 -> 0.56 next to the roof, 0.17 -> 0.19 on the rest of the sky). What is
-    left is in the 512 px map the network predicts (high around the roof), not in the upsampling."""
+    to the roof stays low and the open sky takes at most a faint glow, with the edge-aware map no worse than
+    the bilinear one. Before issue 19 the network had learnt the targets' halo (0.69 bilinear -> 0.56
+    edge-aware next to the roof, 0.17 -> 0.19 on the rest) and this test asked the filter for a 15 % drop;
+    trained on the edge-following targets it predicts little halo to remove (0.16 -> 0.14, 0.003 -> 0.013)."""
     from sklearn.datasets import load_sample_image
 
     from backend.imaging import pixels
@@ -208,7 +211,8 @@ def test_the_subject_preset_spills_less_into_the_sky_around_the_pagoda():
         weights = maps.full_resolution_map(rgb)[0]
         subject[radius] = (float(weights[near_roof].mean()), float(weights[sky & ~near_roof].mean()))
     assert near_roof.sum() > 3000
-    assert subject[None][0] < 0.85 * subject[0][0] and subject[None][1] < subject[0][1] + 0.05, subject
+    assert subject[None][0] < 0.25 and subject[None][0] <= subject[0][0] + 0.02, subject
+    assert subject[None][1] < 0.05 and subject[None][1] < subject[0][1] + 0.05, subject
 
 
 def test_quadratic_lab_transforms_are_zhu_and_yus_basis_applied_per_pixel():

@@ -45,7 +45,7 @@ def in_process(net, image):
     rgb_low = timed(stages, "downscale", lambda: upsample.downscale(layer.rgb))
     features = timed(stages, "backbone", lambda: sa.backbone_pyramid(_backbone(), rgb_low))  # uncached: a real pass
     view = View(layer, rgb=rgb_low, features=features)
-    maps = timed(stages, "head", lambda: sa.predict_maps(net, view))
+    maps = timed(stages, "head", lambda: sa.predict_maps(net, view, sa.has_brush(net.config.get("style"))))
     result = timed(stages, "full-res application", lambda: sa.render(layer.rgb, maps, mixing.Mix()))
     out = timed(stages, "encode", lambda: pixels.encode(result, layer))
     return stages, out

@@ -24,8 +24,8 @@ import torch
 from PIL import Image
 
 from . import corpus as corpus_module
-from .cues import CUE_NAMES, DEFAULT_CACHE, cues_for, fit_longer_side, load_rgb, to_uint8
-from .styles import apply_style, get_style, lab_distance
+from .cues import CUE_NAMES, CUE_VERSION, DEFAULT_CACHE, cues_for, fit_longer_side, load_rgb, to_uint8
+from .styles import PROGRAM_VERSION, apply_style, get_style, lab_distance
 
 DEFAULT_SIZE = 512
 DEFAULT_PAIRS_ROOT = os.path.join("data", "pairs")
@@ -69,11 +69,16 @@ def build_pairs(style, out, photos=None, corpus_root=corpus_module.DEFAULT_ROOT,
     for record in records:
         pairs.append(_render_pair(style, out, record["id"], record["split"], load_rgb(record["path"], size),
                                   cache_dir))
-    listing = {"style": style, "size": size, "cue_names": list(CUE_NAMES),
+    listing = {"style": style, "size": size, "cue_names": list(CUE_NAMES), "versions": current_versions(),
                "source": os.path.abspath(photos or corpus_root), "pairs": pairs}
     _write_listing(out, listing)
     log("%s: %d pairs in %s (%.1f s)" % (style, len(pairs), out, time.time() - started))
     return listing
+
+
+def current_versions():
+    """The recipe versions a pairs folder is rendered with (cues and style programs)."""
+    return {"cues": CUE_VERSION, "programs": PROGRAM_VERSION}
 
 
 def _write_listing(out, listing):
@@ -267,7 +272,15 @@ def ensure_pairs(style, data=None, log=print):
     if data:
         return data
     root = os.path.join(DEFAULT_PAIRS_ROOT, style)
-    if not os.path.exists(os.path.join(root, PAIRS_FILE)):
+    listing_path = os.path.join(root, PAIRS_FILE)
+    if os.path.exists(listing_path):
+        with open(listing_path) as handle:
+            versions = json.load(handle).get("versions")
+        if versions != current_versions():  # rendered by older cues or programs: its targets are stale
+            log("%s pairs were rendered with recipe versions %s, now %s: rendering them afresh"
+                % (style, versions, current_versions()))
+            os.remove(listing_path)
+    if not os.path.exists(listing_path):
         if not os.path.exists(os.path.join(corpus_module.DEFAULT_ROOT, corpus_module.MANIFEST)):
             log("no corpus yet: building it (semantic-enhance data corpus)")
             corpus_module.build_corpus(log=log)

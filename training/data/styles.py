@@ -11,7 +11,8 @@ shared operations (curves, Lab chroma and hue, contrast, EXPOSURE's saturation a
   vegetation, people (faces + skin) and everything else, each a brightness/contrast/hue/saturation/curves
   set; profiles are blended by the soft masks, "other" takes what the categories leave.
 - ``watercolor`` (Yan et al.): foreground pop-out, then a brush effect: every SLIC superpixel takes its
-  mean colour (Yan et al. emulated the brush with a superpixel segmentation).
+  mean colour (Yan et al. emulated the brush with a superpixel segmentation; ``backend.imaging.brush``,
+  the same strokes sa-adjust paints at full resolution).
 - ``cold`` (Zhu & Yu, "tends to make a photo look vintage"): global faded, desaturated, cyan-blue action.
 - ``spring`` (Zhu & Yu, "gives viewers the feeling of vitality"): global brighter, more saturated,
   fresh yellow-green action.
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from backend import styles as style_registry
+from backend.imaging import brush
 from backend.imaging.color import lab_to_rgb, rgb_to_lab
 from backend.imaging.filters import FILTERS
 
@@ -85,21 +87,6 @@ def blend(base, other, mask):
     return base + (other - base) * mask
 
 
-def superpixel_flatten(image, region_size=14, compactness=12.0):
-    """Brush strokes: each SLIC superpixel (scikit-image, Lab k-means) takes its mean colour."""
-    from skimage.segmentation import slic
-
-    rgb = image[0].permute(1, 2, 0).cpu().numpy().astype(np.float64)
-    height, width = rgb.shape[:2]
-    segments = max(16, int(height * width / float(region_size * region_size)))
-    labels = slic(rgb, n_segments=segments, compactness=compactness, start_label=0, channel_axis=2)
-    counts = np.bincount(labels.ravel()).astype(np.float64)
-    means = np.stack([np.bincount(labels.ravel(), weights=rgb[..., c].ravel()) / np.maximum(counts, 1)
-                      for c in range(3)], axis=1)
-    flat = means[labels].astype(np.float32)
-    return torch.from_numpy(flat).permute(2, 0, 1).unsqueeze(0).to(image.dtype)
-
-
 def _cue(cues, name, image):
     mask = cues.get(name)
     if mask is None:
@@ -143,7 +130,9 @@ def _xpro_profile(image, profile):
 def xpro_weights(cues, image):
     """Soft partition of the frame into sky / vegetation / people / other (sums to 1 at every pixel)."""
     people = torch.maximum(_cue(cues, "faces", image), _cue(cues, "skin", image))
-    weights = {"sky": _cue(cues, "sky", image), "vegetation": _cue(cues, "vegetation", image), "people": people}
+    # water takes the sky's profile (a retoucher treats a lake like the sky it reflects), never vegetation's
+    sky = torch.maximum(_cue(cues, "sky", image), _cue(cues, "water", image))
+    weights = {"sky": sky, "vegetation": _cue(cues, "vegetation", image), "people": people}
     total = sum(weights.values())
     scale = torch.where(total > 1.0, 1.0 / total.clamp_min(1e-6), torch.ones_like(total))
     weights = {name: w * scale for name, w in weights.items()}
@@ -160,7 +149,8 @@ def local_xpro(image, cues):
 
 
 def watercolor(image, cues):
-    return superpixel_flatten(foreground_pop_out(image, cues)).clamp(0.0, 1.0)
+    popped = foreground_pop_out(image, cues)
+    return brush.flatten(popped, brush.superpixel_labels(popped)).clamp(0.0, 1.0)
 
 
 def cold(image, cues=None):
@@ -179,6 +169,10 @@ def spring(image, cues=None):
     out = exposure_filter(out, "saturation", 0.3)
     return lab_adjust(out, lightness_gain=1.03, chroma=1.15)
 
+
+# bump when a program's recipe changes (the cues have their own CUE_VERSION): pairs.json records both, and
+# ensure_pairs renders the pairs afresh when either differs. 2: water takes the sky's profile in local-xpro.
+PROGRAM_VERSION = 2
 
 # the programs of the styles of the one registry (backend/styles.py: names, summaries, local or global)
 PROGRAMS = {"foreground-pop-out": foreground_pop_out, "local-xpro": local_xpro, "watercolor": watercolor,

@@ -73,10 +73,15 @@ def run_train_sa_adjust(args):
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
-    test = load_split(root, "test")
-    table = evaluate.evaluate_style(args.style, test, {args.variant: net}, load_efficientnet_lite0())
-    print("test split (%d photos): input %.2f -> %s %.2f Lab L2" % (len(test), table["input"], args.variant,
-                                                                   table[args.variant]))
+    backbone = load_efficientnet_lite0()
+    # the validation split is where recipes are compared; the test split is read once, for the record
+    tables = {}
+    for split in ("val", "test"):
+        photos = load_split(root, split)
+        tables[split] = evaluate.evaluate_style(args.style, photos, {args.variant: net}, backbone)
+        print("%s split (%d photos): input %.2f -> %s %.2f Lab L2" % (
+            split, len(photos), tables[split]["input"], args.variant, tables[split][args.variant]))
+    test, table = load_split(root, "test"), tables["test"]
     if shipped:
         command = "semantic-enhance train sa-adjust --style %s --variant %s --steps %d --seed %d --augmentations %d --lr %g%s" % (
             args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr,
@@ -90,7 +95,9 @@ def run_train_sa_adjust(args):
                 "fine-tuned at 0.5x lr" if info["finetune"] else
                 "frozen but for its last stage (blocks 11-15), fine-tuned at 0.5x lr" if args.tune_last_stage else "frozen")},
             {"test_photos": len(test), "input_lab_l2": round(table["input"], 3),
-             "lab_l2": round(table[args.variant], 3)})
+             "lab_l2": round(table[args.variant], 3), "val_photos": len(load_split(root, "val")),
+             "val_input_lab_l2": round(tables["val"]["input"], 3),
+             "val_lab_l2": round(tables["val"][args.variant], 3)})
     print("wrote %s" % out)
 
 

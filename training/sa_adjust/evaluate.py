@@ -3,7 +3,9 @@
 Rows: Input; the best single global quadratic Lab transform per image fitted to its target (the ceiling
 of any global method); a learned global model; SA-AdjustNet with MSE / Huber / Huber+MT / Huber+MT+S.
 Every learned row goes through the product path: prediction on the <= 512 px copy, local affine maps
-fitted, applied to the pixels (the pairs are 512 px, like Yan et al.'s data).
+fitted, applied to the pixels (the pairs are 512 px, like Yan et al.'s data). Like for like: for a style
+with a brush (watercolor) every row but Input has the same brush strokes after its colour mapping (the
+product's, imaging/brush.py), the global rows too, so the table compares colour mappings, not brushes.
 """
 
 import json
@@ -12,7 +14,8 @@ import time
 
 import torch
 
-from backend.imaging import color
+from backend import styles as style_registry
+from backend.imaging import brush, color, transforms
 from backend.models import sa_adjust as sa
 from training.data.pairs import read_image
 from training.data.styles import lab_distance
@@ -47,6 +50,13 @@ def run_network(net, backbone, image):
     return sa.rgb_from_network_lab(out.transpose(1, 2).reshape(lab.shape)).clamp(0, 1)
 
 
+def with_brush(image, result):
+    """The product's brush strokes (imaging/brush.py) on a (1, 3, H, W) result of ``image``, as sa-adjust
+    paints them after its own colour mapping."""
+    coefficients = brush.brush_coefficients(image, result, brush.superpixel_labels(result))
+    return transforms.apply_colour_transforms(image[0], transforms.ColourTransformMaps(coefficients))[None].clamp(0, 1)
+
+
 def distances(pairs, produce):
     values = []
     for pair in pairs:
@@ -57,17 +67,23 @@ def distances(pairs, produce):
 
 def evaluate_style(style, pairs_test, networks, backbone, log=print):
     """networks: {row id: trained net}. Returns {row id: mean Lab L2}."""
+    stroked = style_registry.get(style).brush  # the sa-adjust rows have it from the product path
+    finish = (lambda image, result: with_brush(image, result)) if stroked else (lambda image, result: result)
     table = {"input": distances(pairs_test, lambda image, target: image),
-             "global-ceiling": distances(pairs_test, best_global_quadratic)}
+             "global-ceiling": distances(pairs_test, lambda image, target: finish(image, best_global_quadratic(image, target)))}
     for row, net in networks.items():
         started = time.time()
-        table[row] = distances(pairs_test, lambda image, target: run_network(net, backbone, image))
+        brushed_here = stroked and not isinstance(net, sa.SAAdjustNet)
+        table[row] = distances(pairs_test, lambda image, target: (
+            finish(image, run_network(net, backbone, image)) if brushed_here else run_network(net, backbone, image)))
         log("  %-12s %.2f  (%.0f s)" % (row, table[row], time.time() - started))
     return table
 
 
 def format_table(results, styles):
-    lines = ["| method | " + " | ".join(styles) + " |", "|---|" + "---|" * len(styles)]
+    """Markdown; a brush style's column says that its rows (but Input) include the brush."""
+    titles = [s + (" (rows with the brush)" if style_registry.get(s).brush else "") for s in styles]
+    lines = ["| method | " + " | ".join(titles) + " |", "|---|" + "---|" * len(styles)]
     for row, title in ROWS:
         if not any(row in results.get(s, {}) for s in styles):
             continue

@@ -240,7 +240,9 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
         quiet("sa-adjust %s/%s: %d photos, %s (%s, backbone %s)" % (
             style, variant, len(pairs_train), "%d augmentations each" % augmentations if samples is None
             else "%d prepared samples" % len(samples), device, "fine-tuned" if finetune else "frozen"))
-    if samples is None:
+    finished = resume and checkpoint and os.path.exists(checkpoint) and int(
+        torch.load(checkpoint, map_location="cpu", weights_only=True)["step"]) >= steps
+    if samples is None and not finished:  # a run stopped at a checkpoint and finished there needs no data
         samples = prepare_samples(pairs_train, backbone, augmentations, cache_features=not finetune, seed=seed,
                                   log=quiet)
     tuned = set(id(p) for p in top.parameters()) if top is not None else set()

@@ -10,4 +10,4 @@ Training lives in ``training/sa_adjust/``; the styles and their presets in ``bac
 from .network import (COLOUR_LEVEL, LAB_UNIT, PARSE_CLASSES, RENET_LEVEL, TUNED_FROM_LEVEL,  # noqa: F401
                       LastStageOwner, ReNet, SAAdjustNet, backbone_pyramid, forward_pixels, network_lab,
                       pixel_grid, predict_low_res, rgb_from_network_lab, sample)
-from .model import STYLES, SAAdjust, adjust, predict_maps, render, weights_name  # noqa: F401
+from .model import STYLES, SAAdjust, adjust, has_brush, predict_maps, render, weights_name  # noqa: F401

@@ -5,7 +5,8 @@ and the K-way adjustment map; for each preset a local affine sRGB->sRGB map is f
 (``upsample.fit_local_affine``), so what reaches full resolution is a ``ColourTransformMaps``, never pixels.
 apply: ``transforms.apply_colour_transforms`` mixes the presets by the adjustment map carried edge-aware to
 full resolution (or by the user's own map), then strength and selection blend with the original; the
-watercolor style's brush strokes follow the colour mapping (Yan et al.).
+watercolor style's brush strokes follow the colour mapping (Yan et al.) and travel in the presets' colour
+maps (imaging/brush.py), so they follow the photo's edges at any size.
 """
 
 import json
@@ -13,8 +14,8 @@ import json
 import torch
 
 from ... import styles as style_registry
+from ...imaging import brush as strokes
 from ...imaging import mixing, pixels, transforms, upsample
-from ...imaging.brush import superpixel_brush
 from .. import register
 from ..base import Model, Option, Outcome, OutputImage, View
 from .network import SAAdjustNet, predict_low_res
@@ -26,10 +27,17 @@ def weights_name(style):
     return "sa-adjust-%s.safetensors" % style
 
 
-def predict_maps(net, view):
-    """The network on the low-resolution view -> ColourTransformMaps (K presets and the predicted map)."""
+def predict_maps(net, view, brush=False):
+    """The network on the low-resolution view -> ColourTransformMaps (K presets and the predicted map).
+
+    ``brush`` (watercolor): each preset's colours are flattened within the brush strokes found on the
+    view's styled colours, so the strokes travel to full resolution as colour maps (imaging/brush.py)."""
     outputs, probabilities = predict_low_res(net, view.features, view.rgb)
-    presets = [upsample.fit_local_affine(view.rgb, out.unsqueeze(0)).cpu() for out in outputs]
+    if brush:
+        styled = (outputs * probabilities.unsqueeze(1)).sum(0, keepdim=True) if probabilities is not None else outputs
+        presets = [strokes.brush_coefficients(view.rgb, outputs, strokes.superpixel_labels(styled)).cpu()]
+    else:
+        presets = [upsample.fit_local_affine(view.rgb, out.unsqueeze(0)).cpu() for out in outputs]
     maps = transforms.ColourTransformMaps(torch.cat(presets, dim=1), adjustment_map=(
         probabilities.cpu() if probabilities is not None else None), guide=view.rgb.cpu())
     if maps.k > 1 and maps.radius > 0:
@@ -37,13 +45,9 @@ def predict_maps(net, view):
     return maps
 
 
-def render(rgb, maps, mix, brush=False, on_progress=None):
+def render(rgb, maps, mix, on_progress=None):
     """ColourTransformMaps on a full-resolution planar sRGB (3, H, W) image, blended by ``mix``."""
-    if not brush:
-        return transforms.apply_colour_transforms(rgb, maps, mix, on_progress=on_progress)
-    # the brush flattens the styled colours, then strength and selection blend with the original
-    styled = transforms.apply_colour_transforms(rgb, maps, mixing.Mix(user_map=mix.user_map), on_progress=on_progress)
-    return mix.blend(rgb, superpixel_brush(styled, upsample.downscale(styled)[0]))
+    return transforms.apply_colour_transforms(rgb, maps, mix, on_progress=on_progress)
 
 
 def adjust(net, rgb, device="cpu", strength=1.0, selection=None, personal_map=None, edge_radius=None):
@@ -52,17 +56,20 @@ def adjust(net, rgb, device="cpu", strength=1.0, selection=None, personal_map=No
     replaces the predicted map; ``selection`` (1, H, W) limits where the style applies; ``edge_radius``
     overrides mixing.EDGE_RADIUS (0: the map upsampled bilinearly)."""
     view = View(pixels.Layer(rgb, None, None, 3, pixels.PERCEPTUAL), device)
-    maps = predict_maps(net, view)
+    maps = predict_maps(net, view, has_brush(net.config.get("style")))
     maps.edge_radius = edge_radius
     mix = mixing.Mix(strength=strength, selection=selection, user_map=personal_map)
-    brush = getattr(style_registry.STYLES.get(net.config.get("style")), "brush", False)
-    return render(rgb, maps, mix, brush), maps.adjustment_map
+    return render(rgb, maps, mix), maps.adjustment_map
+
+
+def has_brush(style):
+    return getattr(style_registry.STYLES.get(style), "brush", False)
 
 
 @register
 class SAAdjust(Model):
     id = "sa-adjust"
-    version = "2"
+    version = "3"
     paper = "Nam & Kim 2017, Deep Semantics-Aware Photo Adjustment"
     summary = "Learned local styles with a K-way semantic adjustment map you can repaint"
     tasks = ("adjust",)
@@ -112,7 +119,7 @@ class SAAdjust(Model):
             mixing.check_user_map(request.mask_channels, k, *self.presets(request))
 
     def predict(self, view, request):
-        return predict_maps(self.nets[request.style], view)
+        return predict_maps(self.nets[request.style], view, style_registry.get(request.style).brush)
 
     def apply(self, layer, maps, request):
         net = self.nets[request.style]
@@ -121,7 +128,7 @@ class SAAdjust(Model):
         if request.personal:
             mix.user_map = mixing.user_map(pixels.decode_mask(request.mask), net.k, *self.presets(request))
             maps.adjustment_map = None
-        result = render(layer.rgb, maps, mix, style.brush, on_progress=request.stage(0.4, 0.85, "applying"))
+        result = render(layer.rgb, maps, mix, on_progress=request.stage(0.4, 0.85, "applying"))
         outcome = Outcome(result=result, parameters={
             "model": self.id, "version": self.version, "style": request.style, "strength": request.strength,
             "k": net.k, "presets": list(style.presets), "personalised": request.personal,
