@@ -12,7 +12,7 @@ import os
 import time
 
 GAN = {"steps": 200, "batch": 2, "lr": 5e-5, "w_feature": 1.0, "w_better": 1.0, "w_adversarial": 1.0, "w_recover": 0.0}
-CROP = {"canvases": 20, "crop_steps": 3000, "listwise": 1.0, "inputs": "edges,geometry,lines,critic"}
+CROP = {"canvases": 40, "crop_steps": 3000, "listwise": 1.0, "inputs": "edges,geometry,lines,critic"}
 
 
 def register_train(models):
