@@ -55,6 +55,8 @@ def main_cases():
          "before": [{"procedure": P + "maps"}], "args": {"source": "maps"}},
         {"id": "aesthetic", "file": PHOTO, "procedure": P + "aesthetic", "args": {"method": "piecewise"}},
         {"id": "crop", "file": PHOTO, "procedure": P + "crop", "args": {"count": 3}},
+        {"id": "crop_apply", "file": PHOTO, "procedure": P + "crop", "args": {"count": 1, "aspect-ratio": 1.5,
+                                                                            "apply-crop": True}},
         {"id": "progressive", "file": PHOTO, "procedure": P + "progressive",
          "args": {"steps": 3, "editable-filters": True}},
         # Score: 8-bit on an offset layer, float linear light, and a layer too small for the critic.
@@ -281,6 +283,17 @@ def test_crop_guide(main_batch, hosted):
     assert all(path["name"].startswith("Crop alternative") for path in record["paths"])
     assert new_layers(record) == [] and record["canvas"] == [512, 512]
     assert_untouched(record)
+
+
+def test_crop_guide_applied_with_an_aspect(main_batch, hosted):
+    """The optional crop, with the real weights: the canvas becomes the best 3:2 box the daemon proposed."""
+    record = main_batch["crop_apply"]
+    if "enhancegan" not in hosted:
+        return assert_refused_cleanly(record, "enhancegan")
+    assert record["status"] == "success", record["message"]
+    x, y, w, h, _ = record["report"]["crops"][0]
+    assert record["report"]["cropped_to"] == [x, y, w, h] and record["canvas"] == [w, h]
+    assert abs(w / h - 1.5) < 0.02
 
 
 def test_progressive_layer_group(main_batch, hosted):
