@@ -173,19 +173,10 @@ def test_a_pair_that_differs_by_more_than_a_resize_is_refused(tmp_path, capsys, 
 
 @pytest.fixture(scope="module")
 def home_daemon(tmp_path_factory):
-    from tests.conftest import start_daemon, stop_daemon
+    from tests.conftest import start_daemon_with_styles, stop_daemon
 
-    data = tmp_path_factory.mktemp("xdg")
-    old = os.environ.get("XDG_DATA_HOME")
-    os.environ["XDG_DATA_HOME"] = str(data)
-    try:
-        running = start_daemon(tmp_path_factory.mktemp("daemon"))
-    finally:
-        if old is None:
-            del os.environ["XDG_DATA_HOME"]
-        else:
-            os.environ["XDG_DATA_HOME"] = old
-    yield running, data
+    running, styles = start_daemon_with_styles(tmp_path_factory)
+    yield running, styles.parent.parent   # the daemon's XDG_DATA_HOME
     stop_daemon(running)
 
 

@@ -145,28 +145,18 @@ def apply_look(image, look, mix=None, rows=128, out=None, on_progress=None):
     """``look`` on a full-resolution planar sRGB image (3, H, W) -> (3, H, W), blended by ``mix``
     (mixing.Mix: strength and selection). ``on_progress(fraction)`` is called after each band; it may raise
     to cancel."""
-    mix = mix or mixing.Mix()
     height, width = image.shape[1:]
-    out = torch.empty_like(image) if out is None else out
     quadratic, lut, spatial = (t.to(image.dtype) for t in (look.quadratic, look.lut, look.spatial))
     x = positions(width).view(1, -1)
-    amount = mix.amount()
-    for start in range(0, height, rows):
-        stop = min(height, start + rows)
-        band = image[:, start:stop]
+
+    def styled(band, start, stop):
         lab = color.rgb_to_lab(band.unsqueeze(0))[0] / LAB_SCALE
         change = quadratic_change(lab, quadratic).add_(lut_change(lut, band))
         if look.has_spatial:
             change += spatial_change(spatial, band, positions(height, start, stop).view(-1, 1), x)
-        result = color.lab_to_rgb((lab + change).mul_(LAB_SCALE).unsqueeze(0))[0]
-        if amount is None:
-            out[:, start:stop] = result
-        else:
-            share = amount if isinstance(amount, float) else amount[:, start:stop]
-            torch.lerp(band, result, share, out=out[:, start:stop])
-        if on_progress:
-            on_progress(stop / height)
-    return out
+        return color.lab_to_rgb((lab + change).mul_(LAB_SCALE).unsqueeze(0))[0]
+
+    return mixing.banded(image, styled, mix, rows, out, on_progress)
 
 
 # Above transforms.EXACT_PIXELS a look is evaluated exactly on a FIT_SIDE copy and carried to full resolution by

@@ -53,6 +53,27 @@ class Mix:
         return torch.lerp(original, adjusted, torch.as_tensor(amount, dtype=adjusted.dtype))
 
 
+def banded(image, band_result, mix=None, rows=128, out=None, on_progress=None):
+    """A pointwise edit of a full-resolution planar image (3, H, W), a band of rows at a time, blended with
+    the original by ``mix`` (strength and selection): ``band_result(band, start, stop)`` gives the edited
+    band. ``on_progress(fraction)`` is called after each band; it may raise to cancel."""
+    amount = (mix or Mix()).amount()
+    height = image.shape[1]
+    out = torch.empty_like(image) if out is None else out
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        band = image[:, start:stop]
+        result = band_result(band, start, stop)
+        if amount is None:
+            out[:, start:stop] = result
+        else:
+            share = amount if isinstance(amount, float) else amount[:, start:stop]
+            torch.lerp(band, result, share, out=out[:, start:stop])
+        if on_progress:
+            on_progress(stop / height)
+    return out
+
+
 def check_user_map(channels, k, selected, unselected):
     """Refuse a user map that cannot be read for a style with K presets (a sentence says why)."""
     if channels == 1:

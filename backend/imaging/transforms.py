@@ -213,20 +213,6 @@ def carry_pointwise(image, function, mix=None, on_progress=None, exact_pixels=EX
 def apply_global_affine(image, coefficients, mix=None, rows=256, on_progress=None):
     """One affine colour map (3, 4) (``upsample.fit_global_affine``) on a full-resolution image (3, H, W),
     clamped to [0, 1] and blended by ``mix``, a band of rows at a time (the same for every pixel: no slicing)."""
-    mix = mix or mixing.Mix()
-    amount = mix.amount()
-    height = image.shape[1]
     matrix, offset = coefficients[:, :3].to(image), coefficients[:, 3].to(image).view(3, 1)
-    out = torch.empty_like(image)
-    for start in range(0, height, rows):
-        stop = min(height, start + rows)
-        band = image[:, start:stop]
-        result = torch.addmm(offset, matrix, band.reshape(3, -1)).clamp_(0, 1).view_as(band)
-        if amount is None:
-            out[:, start:stop] = result
-        else:
-            share = amount if isinstance(amount, float) else amount[:, start:stop]
-            torch.lerp(band, result, share, out=out[:, start:stop])
-        if on_progress:
-            on_progress(stop / height)
-    return out
+    return mixing.banded(image, lambda band, start, stop: torch.addmm(offset, matrix, band.reshape(3, -1))
+                         .clamp_(0, 1).view_as(band), mix, rows, on_progress=on_progress)

@@ -13,7 +13,6 @@ import argparse
 import tempfile
 import time
 
-import cv2
 import numpy as np
 import torch
 
@@ -21,15 +20,7 @@ from backend.imaging import mixing, pixels, upsample
 from backend.spawn import spawn_daemon
 from backend.models import sa_adjust as sa
 from backend.models.base import View
-
-
-def photo_at(megapixels):
-    """A real photograph (scikit-image's astronaut), resized to the requested size."""
-    from skimage import data
-
-    width = int(round((megapixels * 1e6 * 1.5) ** 0.5))
-    height = int(round(megapixels * 1e6 / width))
-    return cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+from training.bench import lab_seconds, photo_at
 
 
 def timed(stages, name, fn):
@@ -77,15 +68,8 @@ def main(argv=None):
     height, width = image.shape[:2]
     in_process(net, image[:64, :64])  # warm-up
 
-    def cv_reference(data):
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            cv2.cvtColor(data, cv2.COLOR_RGB2Lab)
-            times.append(time.perf_counter() - start)
-        return min(times)
-    cv_float = cv_reference(image.astype(np.float32) / 255)
-    cv_u8 = cv_reference(image)
+    cv_float = lab_seconds(image.astype(np.float32) / 255, args.repeat)
+    cv_u8 = lab_seconds(image, args.repeat)
     stages, local = min((in_process(net, image) for _ in range(args.repeat)), key=lambda r: sum(r[0].values()))
     local_total = sum(stages.values())
 

@@ -21,26 +21,21 @@ def main(argv=None):
     parser.add_argument("--no-daemon", action="store_true", help="only the in-process stages")
     args = parser.parse_args(argv)
 
-    import cv2
     import torch
-    from skimage import data
 
     from backend import models
     from backend.imaging import pixels
     from backend.models import View
     from backend.models.backbones.cache import DEFAULT_CACHE
     from backend.spawn import spawn_daemon
+    from training.bench import lab_seconds, photo_at
 
-    width = int(round((args.megapixels * 1e6 * 1.5) ** 0.5))
-    height = int(round(width / 1.5))
-    photo = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+    photo = photo_at(args.megapixels)
+    height, width = photo.shape[:2]
     deep = (photo.astype(np.uint16) * 257 // 2)
     model = models.get("enhancegan")
     model.ensure_loaded("cpu")
-    floats = photo.astype(np.float32) / 255
-    started = time.perf_counter()
-    cv2.cvtColor(floats, cv2.COLOR_RGB2LAB)
-    reference = time.perf_counter() - started
+    reference = lab_seconds(photo.astype(np.float32) / 255)
     print("enhancegan on a %d x %d 16-bit layer (%.1f MP), %d threads" % (width, height, width * height / 1e6,
                                                                           torch.get_num_threads()))
     print("| task | stage | seconds | x OpenCV Lab of the same image |")

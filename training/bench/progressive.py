@@ -22,18 +22,16 @@ def main(argv=None):
     parser.add_argument("--no-daemon", action="store_true", help="only the in-process stages")
     args = parser.parse_args(argv)
 
-    import cv2
     import torch
-    from skimage import data
 
     from backend import models
-    from backend.imaging import pixels, upsample
+    from backend.imaging import pixels
     from backend.models import View
     from backend.spawn import spawn_daemon
+    from training.bench import lab_seconds, photo_at
 
-    width = int(round((args.megapixels * 1e6 * 1.5) ** 0.5))
-    height = int(round(width / 1.5))
-    photo = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+    photo = photo_at(args.megapixels)
+    height, width = photo.shape[:2]
     deep = (photo.astype(np.uint16) * 257 // 2)   # 16-bit, one stop under
     model = models.get("progressive")
     model.ensure_loaded("cpu")
@@ -52,10 +50,7 @@ def main(argv=None):
     params = timed("search (%d steps)" % args.steps, lambda: model.predict(view, request))
     outcome = timed("apply at full resolution", lambda: model.apply(layer, params, request))
     timed("encode", lambda: pixels.encode(outcome.result, layer))
-    floats = photo.astype(np.float32) / 255
-    started = time.perf_counter()
-    cv2.cvtColor(floats, cv2.COLOR_RGB2LAB)
-    reference = time.perf_counter() - started
+    reference = lab_seconds(photo.astype(np.float32) / 255)
     total = sum(times.values())
     print("PIEA on a %d x %d 16-bit layer (%.1f MP), %d steps, %d threads" % (width, height, width * height / 1e6,
                                                                              args.steps, torch.get_num_threads()))

@@ -126,19 +126,17 @@ def train(rows, steps=3000, lr=1e-3, seed=0, groups=tuple(INPUT_GROUPS), listwis
     frames = torch.stack([r["frame"] for r in rows])
     offsets = np.cumsum([0] + [len(r["iou"]) for r in rows])
 
-    def logits(index):
-        return scorer.layers((inputs[index] - scorer.feature_mean) / scorer.feature_std)[:, 0]
 
     started = time.time()
     for step in range(steps):
         pick = torch.randint(len(inputs), (512,))
-        loss = F.binary_cross_entropy_with_logits(logits(pick), targets[pick])
+        loss = F.binary_cross_entropy_with_logits(scorer.kept_logits(inputs[pick]), targets[pick])
         chosen = torch.randint(len(rows), (16,)).tolist()
         if listwise:
             for i in chosen[:8]:
                 index = torch.arange(int(offsets[i]), int(offsets[i + 1]))
                 wanted = F.softmax(targets[index] / LISTWISE_TEMPERATURE, 0)
-                loss = loss + listwise / 8 * -(wanted * F.log_softmax(logits(index), 0)).sum()
+                loss = loss + listwise / 8 * -(wanted * F.log_softmax(scorer.kept_logits(inputs[index]), 0)).sum()
         boxes = torch.cat([crop_box(head(rows[i]["map"][None].float())) for i in chosen])
         box_loss = (boxes - frames[chosen]).abs().mean()
         optimiser.zero_grad()

@@ -101,11 +101,10 @@ class Judge:
 def enhance(generator, method, fmap, image):
     """One enhancer on one image: fmap (1, 432, h, w), image (1, 3, H, W) -> (output, parameter values)."""
     if method == "piecewise":
-        values = enhancers.in_range(generator.piecewise(fmap.float()))
+        values = generator.curves(fmap)
         return enhancers.piecewise(image, values), values
-    weights = torch.sigmoid(generator.filters(fmap.float()))
-    filtered = [net(image) for net in generator.filter_nets]
-    return enhancers.mix_filters(image, filtered, weights), weights
+    weights = generator.filter_weights(fmap)
+    return generator.filtered(image, weights), weights
 
 
 def train_gan(rows, critic_head, filter_nets, methods=("piecewise", "deep-filter"), seed=0, log=print, **options):

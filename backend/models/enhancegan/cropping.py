@@ -38,7 +38,7 @@ def fit_aspect(boxes, aspect, image_aspect):
 def _inside(boxes):
     x, y, w, h = boxes.unbind(1)
     w, h = w.clamp(0.05, 1.0), h.clamp(0.05, 1.0)
-    return torch.stack((x.clamp(0, 1) .minimum(1 - w), y.clamp(0, 1).minimum(1 - h), w, h), 1)
+    return torch.stack((x.clamp(0, 1).minimum(1 - w), y.clamp(0, 1).minimum(1 - h), w, h), 1)
 
 
 def _moves(box, step, aspect, image_aspect):

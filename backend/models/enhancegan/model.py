@@ -96,11 +96,10 @@ class EnhanceGAN(Model):
         with torch.no_grad():
             fmap = head_map(pyramid)
             if request.style == "piecewise":
-                values = enhancers.in_range(self.generator.piecewise(fmap))
-                return {"piecewise": enhancers.Piecewise.from_tensor(values[0])}
-            weights = torch.sigmoid(self.generator.filters(fmap))
+                return {"piecewise": enhancers.Piecewise.from_tensor(self.generator.curves(fmap)[0])}
+            weights = self.generator.filter_weights(fmap)
             rgb = view.rgb.float()
-            mixed = enhancers.mix_filters(rgb, [net(rgb) for net in self.generator.filter_nets], weights)
+            mixed = self.generator.filtered(rgb, weights)
             matrix = upsample.fit_global_affine(rgb, mixed)
             carried = torch.einsum("ck,nkhw->nchw", matrix[:, :3], rgb) + matrix[:, 3].view(1, 3, 1, 1)
             error = (carried.clamp(0, 1) - mixed).abs()

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ...imaging import enhancers
+
 TOP_K = 3
 HIDDEN = 128
 FEATURE_CHANNELS = 112 + 320
@@ -84,6 +86,18 @@ class Generator(nn.Module):
         self.filters = TopKHead(3)
         self.crop = TopKHead(4)
         self.filter_nets = nn.ModuleList(FilterNet() for _ in range(3))
+
+    def curves(self, fmap):
+        """The piecewise enhancer's six parameters (N, 6), each in its range (enhancers.RANGES)."""
+        return enhancers.in_range(self.piecewise(fmap.float()))
+
+    def filter_weights(self, fmap):
+        """The deep-filtering enhancer's mixing weights (N, 3) in [0, 1]."""
+        return torch.sigmoid(self.filters(fmap.float()))
+
+    def filtered(self, rgb, weights):
+        """The three filter CNNs on ``rgb`` (N, 3, H, W), mixed by ``weights``."""
+        return enhancers.mix_filters(rgb, [net(rgb) for net in self.filter_nets], weights)
 
 
 # ---- the crop scorer ---------------------------------------------------------------------------------
@@ -159,8 +173,11 @@ class CropScorer(nn.Module):
         self.layers = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, 1))
 
     def forward(self, inputs):
-        inputs = inputs[:, self.keep]
-        return self.layers((inputs - self.feature_mean) / self.feature_std)[:, 0]
+        return self.kept_logits(inputs[:, self.keep])
+
+    def kept_logits(self, kept):
+        """Logits from inputs already reduced to the kept columns (training keeps them reduced once)."""
+        return self.layers((kept - self.feature_mean) / self.feature_std)[:, 0]
 
 
 def groups_of(keep):
