@@ -155,3 +155,17 @@ def bilinear_rows(maps, height, width, start, stop):
 def upsample_bilinear(maps, height, width):
     """Whole-image bilinear resize of low-res maps (for masks and small outputs)."""
     return F.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
+
+
+def sample_maps(maps, positions):
+    """Bilinear samples of (N, C, h, w) maps at normalised positions (N, P, 2) in [-1, 1] -> (N, P, C)."""
+    return F.grid_sample(maps, positions.unsqueeze(1), mode="bilinear", padding_mode="border",
+                         align_corners=False)[:, :, 0].transpose(1, 2)
+
+
+def pixel_grid(height, width, device="cpu"):
+    """Normalised positions (1, H*W, 2) of every pixel centre, row-major (x, y as grid_sample wants)."""
+    ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1).reshape(1, -1, 2)

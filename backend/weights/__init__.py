@@ -70,14 +70,20 @@ def verified_path(name, directory=WEIGHTS_DIR):
 
 
 def record(path, model, version, training, metrics, directory=WEIGHTS_DIR):
-    """Add or update the manifest entry of a freshly trained weights file (used by training loops)."""
-    data = manifest(directory)
-    name = os.path.basename(path)
-    data["files"][name] = {"model": model, "version": version, "sha256": sha256_of(path),
-                           "bytes": os.path.getsize(path), "training": training, "metrics": metrics}
-    with open(os.path.join(directory, "manifest.json"), "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+    """Add or update the manifest entry of a freshly trained weights file (used by training loops; several
+    trainers may finish at once, so the read-modify-write holds a lock)."""
+    import fcntl
+
+    with open(os.path.join(directory, ".manifest.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = manifest(directory)
+        name = os.path.basename(path)
+        data["files"][name] = {"model": model, "version": version, "sha256": sha256_of(path),
+                               "bytes": os.path.getsize(path), "training": training, "metrics": metrics}
+        with open(os.path.join(directory, "manifest.json") + ".tmp", "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(os.path.join(directory, "manifest.json") + ".tmp", os.path.join(directory, "manifest.json"))
     return data["files"][name]
 
 

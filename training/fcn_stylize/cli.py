@@ -1,4 +1,5 @@
 """``semantic-enhance train fcn-stylize --pairs BEFORE_DIR AFTER_DIR --name NAME``: learn a user's style.
+``semantic-enhance train fcn-stylize --style cold|...|all``: train the paper's FCN on a built-in style (fcn.py).
 
 Learns in this process (a least-squares fit, no daemon needed) and writes the style and its model card into
 the user's styles folder, where a running daemon serves it at once (it reads the folder on every request).
@@ -15,10 +16,20 @@ import time
 
 
 def register_train(models):
-    p = models.add_parser("fcn-stylize", help="learn your style from before/after pairs (about ten), served at once")
-    p.add_argument("--pairs", nargs=2, metavar=("BEFORE_DIR", "AFTER_DIR"), required=True,
+    from backend import styles
+
+    p = models.add_parser("fcn-stylize", help="learn your style from before/after pairs (about ten), served at once; "
+                                              "or (--style) train the paper's FCN on a built-in style")
+    p.add_argument("--pairs", nargs=2, metavar=("BEFORE_DIR", "AFTER_DIR"),
                    help="two folders of photos matched by file name: as shot, and as you retouched them")
-    p.add_argument("--name", required=True, help="the style's name (letters, digits, - and _)")
+    p.add_argument("--name", help="the style's name (letters, digits, - and _)")
+    p.add_argument("--style", choices=tuple(styles.STYLES) + ("all",),
+                   help="instead of --pairs/--name: train the paper's FCN on this built-in style's pairs and ship it "
+                        "into backend/weights (the corpus' train split; val numbers in the manifest)")
+    p.add_argument("--steps", type=int, default=None, help="with --style: training steps (default 2000)")
+    p.add_argument("--lr", type=float, default=None, help="with --style: Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="with --style: seed")
+    p.add_argument("--out", default=None, help="with --style: weights folder (default backend/weights)")
     p.add_argument("--replace", action="store_true", help="replace a learnt style of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--daemon", action="store_true", help="let the running daemon learn it (the LearnStyle call: it "
@@ -33,6 +44,10 @@ def register_eval(models):
     p = models.add_parser("fcn-stylize", help="learn invented looks from real photos; held-out Lab error vs the "
                                               "input and vs a global quadratic fit")
     p.add_argument("--json", help="also write the numbers here")
+    p.add_argument("--part", choices=("tables", "looks", "both"), default="both",
+                   help="tables: the paper's Tables 1-2 for the built-in styles (the FCN, sa-adjust beside it); looks: "
+                        "learnt styles on invented looks")
+    p.add_argument("--split", choices=("val", "test"), default="test", help="the corpus split of the tables")
     p.set_defaults(func=run_eval)
 
 
@@ -98,6 +113,14 @@ def run_train(args):
     from backend.models.fcn_stylize import store
     from training.fcn_stylize import learn, teach
 
+    if args.style:
+        if args.pairs or args.name or args.daemon:
+            raise UsageError("train fcn-stylize: --style trains a built-in style; it takes no --pairs, --name or --daemon")
+        from training.fcn_stylize import fcn
+
+        return fcn.run_train_builtin(args)
+    if not args.pairs or not args.name:
+        raise UsageError("train fcn-stylize: give --pairs BEFORE_DIR AFTER_DIR and --name NAME (or --style STYLE)")
     progress = _bar(args.quiet)
     started = time.perf_counter()
     if args.daemon:
@@ -120,10 +143,17 @@ def run_train(args):
 
 
 def run_eval(args):
-    from training.fcn_stylize import evaluate
+    from training.fcn_stylize import evaluate, tables
 
-    rows, seconds = evaluate.invented_looks()
-    print(evaluate.table(rows, seconds))
+    report = {}
+    if args.part in ("tables", "both"):
+        results = tables.evaluate(args.split)
+        print(tables.format_tables(results, args.split))
+        report["tables"] = {"split": args.split, "styles": results}
+    if args.part in ("looks", "both"):
+        rows, seconds = evaluate.invented_looks()
+        print(evaluate.table(rows, seconds))
+        report.update(looks=rows, learn_seconds=seconds)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"looks": rows, "learn_seconds": seconds}, handle, indent=1)
+            json.dump(report, handle, indent=1)

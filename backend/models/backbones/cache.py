@@ -62,10 +62,10 @@ class FeatureCache:
                 self._models[key] = BACKBONES[name][0](device)
             return self._models[key]
 
-    def features(self, image, backbone=DEFAULT_BACKBONE):
+    def features(self, image, backbone=DEFAULT_BACKBONE, levels=None):
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError("expected an sRGB (N, 3, H, W) tensor, got shape %s" % (tuple(image.shape),))
-        key = (backbone, str(image.device), content_hash(image))
+        key = (backbone, str(image.device), content_hash(image), tuple(levels or ()))
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
@@ -74,6 +74,8 @@ class FeatureCache:
         net = self.model(backbone, image.device)
         with torch.no_grad():
             features = net.pyramid(BACKBONES[backbone][1](image.float()))
+        if levels:  # keep only what the head reads (VGG's full-resolution conv1 maps are ~50 MB at 512 px)
+            features = {level: features[level] for level in levels}
         with self._lock:
             self.passes += 1
             self._entries[key] = features
@@ -90,6 +92,7 @@ class FeatureCache:
 DEFAULT_CACHE = FeatureCache(int(os.environ.get("SEMANTIC_ENHANCE_FEATURE_CACHE", "8")))
 
 
-def backbone_features(image, backbone=DEFAULT_BACKBONE, cache=None):
-    """The backbone's feature pyramid {stride: (N, C, h, w)} for sRGB ``image`` (N, 3, H, W) in [0, 1]."""
-    return (cache or DEFAULT_CACHE).features(image, backbone)
+def backbone_features(image, backbone=DEFAULT_BACKBONE, cache=None, levels=None):
+    """The backbone's feature pyramid {stride: (N, C, h, w)} for sRGB ``image`` (N, 3, H, W) in [0, 1]
+    (only the strides in ``levels`` when given)."""
+    return (cache or DEFAULT_CACHE).features(image, backbone, levels)

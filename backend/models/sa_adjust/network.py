@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...imaging import color
+from ...imaging.upsample import pixel_grid, sample_maps as sample  # noqa: F401  (sa_adjust's API)
 from ..backbones.efficientnet import blocks_after
 
 LAB_UNIT = 100.0          # network Lab units: L, a, b divided by 100 (Huber delta 0.04 = 4 Lab units)
@@ -175,20 +176,6 @@ class SAAdjustNet(LastStageOwner):
         """Plain variant: v_pre (N, P, rank) is V^T f_cxt + c at the pixels."""
         u = torch.tanh(self.U(colour_features))
         return torch.tanh(self.P(u * torch.tanh(v_pre)))
-
-
-def sample(maps, positions):
-    """Bilinear samples of (N, C, h, w) maps at normalised positions (N, P, 2) in [-1, 1] -> (N, P, C)."""
-    return F.grid_sample(maps, positions.unsqueeze(1), mode="bilinear", padding_mode="border",
-                         align_corners=False)[:, :, 0].transpose(1, 2)
-
-
-def pixel_grid(height, width, device="cpu"):
-    """Normalised positions (1, H*W, 2) of every pixel centre, row-major (x, y as grid_sample wants)."""
-    ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
-    xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([grid_x, grid_y], dim=-1).reshape(1, -1, 2)
 
 
 def forward_pixels(net, features, lab_at, positions):

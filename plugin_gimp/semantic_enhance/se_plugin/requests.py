@@ -151,13 +151,18 @@ def open_image_pairs(names):
 
 def style_choices(reply):
     """[(style name, label)] of every installed model's styles as the daemon lists them (ListModels), for the
-    style list of Auto Adjust's dialog: the built-in styles and the ones learnt with Learn Style…"""
-    choices = []
+    style list of Auto Adjust's dialog: the built-in styles and the ones learnt with Learn Style…; a style two
+    models serve (the local styles: sa-adjust and the paper's FCN) is listed once, under the first, which is
+    also the model Auto Adjust picks for it (the Model field chooses the other)."""
+    choices, listed = [], set()
     for model in reply.models:
         if not model.installed:
             continue
         titles = {style.name: style.title for style in model.style_info}
         for name in model.styles:
+            if name in listed:
+                continue
+            listed.add(name)
             title = titles.get(name) or name
             choices.append((name, "%s (%s)" % (title if title == name else "%s: %s" % (title, name), model.id)))
     return choices
