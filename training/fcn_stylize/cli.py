@@ -29,6 +29,9 @@ def register_train(models):
     p.add_argument("--steps", type=int, default=None, help="with --style: training steps (default 2000)")
     p.add_argument("--lr", type=float, default=None, help="with --style: Adam learning rate (default 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="with --style: seed")
+    p.add_argument("--region-context", action="store_true",
+                   help="with --style: also the context averaged over a quarter and half of the photo and over all of "
+                        "it (chosen on val for the subject-driven styles, foreground-pop-out and watercolor)")
     p.add_argument("--out", default=None, help="with --style: weights folder (default backend/weights)")
     p.add_argument("--replace", action="store_true", help="replace a learnt style of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

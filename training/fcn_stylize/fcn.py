@@ -31,6 +31,7 @@ PIXELS = 2048
 BATCH = 4
 STEPS = 2000
 LEARNING_RATE = 1e-3
+POOLS = (0.25, 0.5)   # --region-context: box averages of the context over a quarter and half of the photo
 
 
 @dataclass
@@ -142,7 +143,7 @@ def train(style, train_samples, steps=STEPS, learning_rate=LEARNING_RATE, seed=0
             positions, lab_at, goal = pixel_batch(sample, PIXELS, generator)
             with torch.no_grad():
                 sampled = [network.sample_maps(r, positions) for r in reduced[i]]
-            matrices = net.matrices_from_sampled(sampled, lab_at)
+            matrices = net.matrices_from_sampled(sampled, lab_at, reduced[i])
             loss = ((net.transform(matrices, lab_at) - goal) ** 2).sum(-1).mean() / BATCH
             loss.backward()
             total += loss.item()
@@ -222,13 +223,14 @@ def run_train_builtin(args, log=print):
     steps, lr = args.steps or STEPS, args.lr or LEARNING_RATE
     for style in chosen:
         train_samples = samples(style, "train", augmentations=4, log=log)
-        net, summary = train(style, train_samples, steps=steps, learning_rate=lr, seed=args.seed, log=log)
+        config = {"pools": list(POOLS), "image_context": True} if args.region_context else {}
+        net, summary = train(style, train_samples, steps=steps, learning_rate=lr, seed=args.seed, config=config, log=log)
         del train_samples
         val = tables.evaluate("val", styles=(style,), nets={style: net}, with_sa_adjust=False, log=None)[style]
         metrics = {"val_photos": val["photos"], "val_input_lab": round(val["input"], 3),
                    "val_lab": round(val["fcn"], 3), "val_ratio": round(val["fcn"] / val["input"], 4)}
-        command = "semantic-enhance train fcn-stylize --style %s --steps %d --lr %g --seed %d" % (
-            style, steps, lr, args.seed)
+        command = "semantic-enhance train fcn-stylize --style %s --steps %d --lr %g --seed %d%s" % (
+            style, steps, lr, args.seed, " --region-context" if args.region_context else "")
         path = save(net, summary, style, args.out, record=True, command=command, metrics=metrics)
         log("%s: val Lab %.2f (input %.2f, %.3fx) in %.0f s of training; wrote %s"
             % (style, val["fcn"], val["input"], metrics["val_ratio"], summary["seconds"], path))

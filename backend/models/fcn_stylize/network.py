@@ -67,6 +67,14 @@ def context_maps(rgb, features_of):
     return maps
 
 
+def box_average(maps, fraction):
+    """(N, C, h, w) averaged over a box ``fraction`` of the map's longer side wide (mirrored borders)."""
+    radius = max(1, int(round(fraction * max(maps.shape[-2:]) / 2)))
+    radius_y, radius_x = min(radius, maps.shape[-2] - 1), min(radius, maps.shape[-1] - 1)
+    padded = F.pad(maps, (radius_x, radius_x, radius_y, radius_y), mode="reflect")
+    return F.avg_pool2d(padded, (2 * radius_y + 1, 2 * radius_x + 1), stride=1)
+
+
 def network_lab(rgb):
     """sRGB (N, 3, h, w) -> Lab / 100 (the pixel feature and the basis' input)."""
     return color.rgb_to_lab(rgb) / LAB_SCALE
@@ -81,22 +89,41 @@ class FCNStylizer(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(scales, channels))
         self.register_buffer("feature_std", torch.ones(scales, channels))
         self.register_buffer("components", torch.eye(rank, channels).repeat(scales, 1, 1))  # (scales, rank, C)
-        self.context = nn.ModuleList(nn.Conv2d(rank, first, 1, bias=False) for _ in range(scales))
+        # optional region context: the reduced maps also box-averaged over these fractions of the map (fixed)
+        self.pools = tuple(config.get("pools", ()))
+        self.context = nn.ModuleList(nn.Conv2d(rank * (1 + len(self.pools)), first, 1, bias=False)
+                                     for _ in range(scales))
         self.pixel = nn.Linear(3, first)
         self.hidden = nn.Linear(first, second)
+        # optional image-level context: each scale's reduced map pooled (mean, std) over the whole photo
+        self.image = nn.Linear(2 * rank * scales, first) if config.get("image_context") else None
         self.out = nn.Linear(second, 30)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
     def reduced(self, maps):
-        """Raw context maps -> standardised principal components (1, rank, h, w) per scale (fixed maths)."""
-        return [torch.einsum("rc,nchw->nrhw", parts, (m.float() - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1))
-                for m, mean, std, parts in zip(maps, self.feature_mean, self.feature_std, self.components)]
+        """Raw context maps -> standardised principal components (1, rank, h, w) per scale, and their box
+        averages over each ``pools`` fraction of the map (fixed maths, no parameters)."""
+        out = []
+        for m, mean, std, parts in zip(maps, self.feature_mean, self.feature_std, self.components):
+            r = torch.einsum("rc,nchw->nrhw", parts, (m.float() - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1))
+            pooled = [box_average(r, fraction) for fraction in self.pools]
+            out.append(torch.cat([r] + pooled, dim=1) if pooled else r)
+        return out
 
     def projected(self, maps, reduced=None):
         """Context maps (or their ``reduced`` components) -> contributions to the first layer, at the maps'
-        own resolution."""
-        return [conv(r) for conv, r in zip(self.context, reduced if reduced is not None else self.reduced(maps))]
+        own resolution (the image-level term, if any, as a 1x1 map: the same at every pixel)."""
+        reduced = reduced if reduced is not None else self.reduced(maps)
+        terms = [conv(r) for conv, r in zip(self.context, reduced)]
+        if self.image is not None:
+            terms.append(self.image_term(reduced)[:, :, None, None])
+        return terms
+
+    def image_term(self, reduced):
+        rank = self.config["rank"]
+        pooled = torch.cat([torch.cat([r[:, :rank].mean((2, 3)), r[:, :rank].std((2, 3))], dim=1) for r in reduced], dim=1)
+        return self.image(pooled)
 
     def matrices_at(self, projected, lab_at, positions):
         """Per-pixel transforms (N, P, 3, 10) at ``positions`` (N, P, 2) in [-1, 1] (x, y), pixel Lab/100
@@ -107,10 +134,13 @@ class FCNStylizer(nn.Module):
             hidden = hidden + sample_maps(level, positions)
         return self.head(hidden, lab_at)
 
-    def matrices_from_sampled(self, sampled, lab_at):
+    def matrices_from_sampled(self, sampled, lab_at, reduced=None):
         """The same from the reduced context already sampled at the pixels [(N, P, rank)] (training: the
-        interpolation commutes with the linear projection, and sampling fixed maps needs no gradient)."""
+        interpolation commutes with the linear projection, and sampling fixed maps needs no gradient);
+        ``reduced``: the whole maps, for the image-level term."""
         hidden = self.pixel(lab_at)
+        if self.image is not None:
+            hidden = hidden + self.image_term(reduced).unsqueeze(1)
         for conv, features in zip(self.context, sampled):
             hidden = hidden + F.linear(features, conv.weight[:, :, 0, 0])
         return self.head(hidden, lab_at)
