@@ -104,25 +104,41 @@ def lut_change(lut, rgb):
     return F.grid_sample(lut.unsqueeze(0), grid, mode="bilinear", padding_mode="border", align_corners=True)[0, :, 0]
 
 
+def _runs(hats):
+    """Runs of positions under the same nonzero hats: [(start, stop, [hat indices])] for hats (HAT_NODES, n)."""
+    key = ((hats > 0).to(torch.int64) << torch.arange(HAT_NODES).view(-1, 1)).sum(0)
+    values, counts = torch.unique_consecutive(key, return_counts=True)
+    runs, start = [], 0
+    for value, count in zip(values.tolist(), counts.tolist()):
+        runs.append((start, start + count, [j for j in range(HAT_NODES) if value >> j & 1]))
+        start += count
+    return runs
+
+
 def spatial_change(spatial, rgb, y, x):
     """sum_k s_k(y, x) spatial_k(rgb) for a band: ``rgb`` (3, N, W), ``y`` (N, 1), ``x`` (1, W) -> (3, N, W).
 
     The terms are separable (hats of y per row, hats of x per column, r⁴ per pixel), so no (K, N, W) basis
-    is made, and a hat that is zero over the whole band is neither sampled nor added: a band of rows lies
-    under two or three of the five y-hats."""
+    is made, and the band is cut into tiles between the hats' nodes: over a tile only two y-hats and two
+    x-hats are nonzero, so each pixel samples 5 of the 11 colour LUTs (one lookup for the 5), and hats that
+    are zero there are neither sampled nor added."""
     hats_y, hats_x = _hats(y[:, 0]), _hats(x[0])                         # (5, N), (5, W)
-    rows = [j for j in range(HAT_NODES) if bool(hats_y[j].any())]
-    columns = [i for i in range(HAT_NODES) if bool(hats_x[i].any())]
-    chosen = rows + [HAT_NODES + i for i in columns] + [2 * HAT_NODES]
-    m = spatial.shape[-1]
-    per_term = lut_change(spatial[chosen].reshape(3 * len(chosen), m, m, m), rgb)  # one lookup for all terms
-    per_term = per_term.view(len(chosen), 3, *rgb.shape[1:])
     r2 = (x * x + y * y) * 0.5                                           # 0 at the centre, 1 in the corners
-    out = per_term[-1] * (r2 * r2)
-    for index, j in enumerate(rows):
-        out.addcmul_(per_term[index], hats_y[j].view(1, -1, 1))
-    for index, i in enumerate(columns):
-        out.addcmul_(per_term[len(rows) + index], hats_x[i].view(1, 1, -1))
+    r4 = r2 * r2
+    m = spatial.shape[-1]
+    out = torch.empty_like(rgb)
+    for top, bottom, rows in _runs(hats_y):
+        for left, right, columns in _runs(hats_x):
+            chosen = rows + [HAT_NODES + i for i in columns] + [2 * HAT_NODES]
+            tile = rgb[:, top:bottom, left:right]
+            per_term = lut_change(spatial[chosen].reshape(3 * len(chosen), m, m, m), tile)
+            per_term = per_term.view(len(chosen), 3, *tile.shape[1:])
+            target = out[:, top:bottom, left:right]
+            torch.mul(per_term[-1], r4[top:bottom, left:right], out=target)
+            for index, j in enumerate(rows):
+                target.addcmul_(per_term[index], hats_y[j, top:bottom].view(1, -1, 1))
+            for index, i in enumerate(columns):
+                target.addcmul_(per_term[len(rows) + index], hats_x[i, left:right].view(1, 1, -1))
     return out
 
 
