@@ -40,6 +40,21 @@ SPATIAL_TERMS = tuple("y≈%g" % (i / (HAT_NODES - 1)) for i in range(HAT_NODES)
     tuple("x≈%g" % (i / (HAT_NODES - 1)) for i in range(HAT_NODES)) + ("r⁴",)
 SPATIAL_LUT_SIZE = 7
 LAB_SCALE = 100.0
+SPATIAL_SPACES = ("lab", "rgb")  # what the position terms' LUTs are indexed by (``spatial_coordinates``)
+CHROMA_KNEE = 40.0
+
+
+def spatial_coordinates(lab, rgb, space="lab"):
+    """The colour coordinates (3, ...) in [0, 1] the position terms' LUTs are indexed by. "lab" (styles
+    learnt since format 2): lightness and the two opponent axes compressed around neutral (a / (|a| + 40)),
+    from ``lab`` (Lab / 100). Unlike the sRGB cube ("rgb", format 1: ``rgb`` itself), whose dark corner
+    squeezes every hue into one cell, they keep hues apart at every lightness, so "blue and high up" need
+    not also catch the dark teal of a leaf (docs/learn-style.md)."""
+    if space == "rgb":
+        return rgb
+    L, a, b = lab[0], lab[1] * LAB_SCALE, lab[2] * LAB_SCALE
+    return torch.stack((L.clamp(0.0, 1.0), 0.5 + 0.5 * a / (a.abs() + CHROMA_KNEE),
+                        0.5 + 0.5 * b / (b.abs() + CHROMA_KNEE)))
 
 
 def _hats(t):
@@ -71,8 +86,11 @@ class Look:
     quadratic: torch.Tensor
     lut: torch.Tensor
     spatial: torch.Tensor
+    spatial_space: str = "lab"
 
     def __post_init__(self):
+        if self.spatial_space not in SPATIAL_SPACES:
+            raise ValueError("a look's position terms are indexed by one of %s, not %r" % (SPATIAL_SPACES, self.spatial_space))
         n = self.lut.shape[-1]
         if self.lut.dim() != 4 or tuple(self.lut.shape) != (3, n, n, n) or n < 2:
             raise ValueError("a look's LUT must be (3, n, n, n) with n >= 2, got %s" % (tuple(self.lut.shape),))
@@ -86,8 +104,9 @@ class Look:
             raise ValueError("a look's parameters must be finite numbers")
 
     @classmethod
-    def identity(cls, size=17, spatial_size=SPATIAL_LUT_SIZE):
-        return cls(torch.zeros(10, 3), torch.zeros(3, size, size, size), torch.zeros(len(SPATIAL_TERMS), 3, *(spatial_size,) * 3))
+    def identity(cls, size=17, spatial_size=SPATIAL_LUT_SIZE, spatial_space="lab"):
+        return cls(torch.zeros(10, 3), torch.zeros(3, size, size, size), torch.zeros(len(SPATIAL_TERMS), 3, *(spatial_size,) * 3),
+                   spatial_space)
 
     @property
     def size(self):
@@ -169,7 +188,7 @@ def apply_look(image, look, mix=None, rows=128, out=None, on_progress=None):
         lab = color.rgb_to_lab(band.unsqueeze(0))[0] / LAB_SCALE
         change = quadratic_change(lab, quadratic).add_(lut_change(lut, band))
         if look.has_spatial:
-            change += spatial_change(spatial, band, positions(height, start, stop).view(-1, 1), x)
+            change += spatial_change(spatial, spatial_coordinates(lab, band, look.spatial_space), positions(height, start, stop).view(-1, 1), x)
         return color.lab_to_rgb((lab + change).mul_(LAB_SCALE).unsqueeze(0))[0]
 
     return mixing.banded(image, styled, mix, rows, out, on_progress)

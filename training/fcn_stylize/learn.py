@@ -31,7 +31,7 @@ SMOOTH = 1e-4         # chosen on the invented looks of tests/test_fcn_stylize.p
 RIDGE = 1e-6
 QUADRATIC_RIDGE = 1e-6
 SPATIAL_SMOOTH = 1e-5
-SPATIAL_RIDGE = 1e-6
+SPATIAL_RIDGE = 1e-5   # 1e-6 before the position terms were indexed in Lab (docs/learn-style.md)
 MIN_PAIRS = 3
 ASPECT_TOLERANCE = 0.01
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -143,12 +143,15 @@ def trilinear(rgb, size):
                              shape=(len(rgb), size ** 3))
 
 
-def spatial_features(rgb_image, size=looks.SPATIAL_LUT_SIZE):
-    """(h, w, 3) -> sparse (h * w, K * m^3): every position term times the coarse LUT's trilinear weights."""
+def spatial_features(rgb_image, size=looks.SPATIAL_LUT_SIZE, space="lab"):
+    """(h, w, 3) -> sparse (h * w, K * m^3): every position term times the coarse LUT's trilinear weights at the
+    pixel's ``looks.spatial_coordinates``."""
     height, width = rgb_image.shape[:2]
     terms = looks.spatial_basis(looks.positions(height).view(-1, 1), looks.positions(width).view(1, -1))
     terms = terms.reshape(len(terms), -1).double().numpy()
-    weights = trilinear(rgb_image.reshape(-1, 3).astype(np.float64), size)
+    rgb = torch.from_numpy(rgb_image.reshape(-1, 3).T.astype(np.float64))
+    coordinates = looks.spatial_coordinates(torch.from_numpy(_lab(rgb_image).T.copy()), rgb, space)
+    weights = trilinear(coordinates.T.numpy(), size)
     features = sparse.hstack([sparse.diags(term) @ weights for term in terms]).tocsr()
     features.eliminate_zeros()  # a pixel is under 2 of the 5 hats per axis: 40 weights a row, not 88
     return features
