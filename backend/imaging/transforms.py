@@ -215,6 +215,8 @@ def _apply_one_affine(low, image, amount, out, on_progress, chunk=48):
         groups.append((lo, first, first + count))
         first += count
     weights = wy[0]
+    tallest = max(stop - start for _, start, stop in groups)
+    scratch = torch.empty(3, 2, tallest, width)  # reused by every group: no allocation per group
     for chunk_start in range(0, len(groups), chunk):
         part = groups[chunk_start:chunk_start + chunk]
         top, bottom = part[0][0], min(h, part[-1][0] + 2)
@@ -227,7 +229,8 @@ def _apply_one_affine(low, image, amount, out, on_progress, chunk=48):
             hi = int(y_hi[start])
             maps = wide[:, :, lo - top:hi - top + 1]                       # (3, 4, 1 or 2, 1, W)
             band = image[:, start:stop]
-            both = torch.addcmul(maps[:, 3], maps[:, 0], band[0])          # (3, 1 or 2, N, W)
+            both = scratch[:, :maps.shape[2], :stop - start]                # (3, 1 or 2, N, W)
+            torch.addcmul(maps[:, 3], maps[:, 0], band[0], out=both)
             both.addcmul_(maps[:, 1], band[1]).addcmul_(maps[:, 2], band[2])
             result = out[:, start:stop]
             if hi == lo:  # the last rows (their weight is 0)
