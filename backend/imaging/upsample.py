@@ -83,19 +83,27 @@ def box_mean(x, radius):
 
 
 def _box_mean_cv2(x, radius):
-    """``box_mean`` of a small window, per plane through OpenCV's running-sum box filter (zeros outside, the
-    in-image count divided out: the same means as ``avg_pool2d(count_include_pad=False)``, ~20x faster)."""
+    """``box_mean`` of a small window, per plane through OpenCV's running-sum box filter (zeros outside, then
+    the in-image count divided out: the same means as ``avg_pool2d(count_include_pad=False)``, ~20x faster).
+    Inside, the count is the window's area (OpenCV's own normalisation); only the border strips are rescaled."""
     height, width = x.shape[-2:]
     size = 2 * radius + 1
     planes = x.numpy().reshape(-1, height, width)
     out = torch.empty(x.shape, dtype=x.dtype)
     target = out.numpy().reshape(-1, height, width)
-    index = np.arange(max(height, width))
-    count = [np.minimum(index[:n] + radius, n - 1) - np.maximum(index[:n] - radius, 0) + 1 for n in (height, width)]
-    inverse = (1.0 / (count[0][:, None] * count[1][None, :])).astype(planes.dtype)
+    count = [np.minimum(np.arange(n) + radius, n - 1) - np.maximum(np.arange(n) - radius, 0) + 1 for n in (height, width)]
+    rows = (size / count[0]).astype(planes.dtype)[:, None]      # area / count along each axis
+    columns = (size / count[1]).astype(planes.dtype)[None, :]
+    small = min(height, width) < size  # no interior: every pixel rescaled
     for plane, result in zip(planes, target):
-        cv2.boxFilter(plane, -1, (size, size), dst=result, normalize=False, borderType=cv2.BORDER_CONSTANT)
-        result *= inverse
+        cv2.boxFilter(plane, -1, (size, size), dst=result, normalize=True, borderType=cv2.BORDER_CONSTANT)
+        if small:
+            result *= rows * columns
+            continue
+        for strip in (slice(0, radius), slice(height - radius, height)):
+            result[strip] *= rows[strip]
+        for strip in (slice(0, radius), slice(width - radius, width)):
+            result[:, strip] *= columns[:, strip]
     return out
 
 
@@ -160,7 +168,7 @@ def fit_local_affine(low_in, low_out, radius=2, eps=1e-3, prior="global"):
     return box_mean(coeffs.reshape(1, 4 * channels, h, w), radius)  # average the overlapping windows, as the guided filter does
 
 
-def _solve_affine_planes(cov_ii, cov_ip, mean_i, mean_p, eps, prior, rows=32):
+def _solve_affine_planes(cov_ii, cov_ip, mean_i, mean_p, eps, prior, rows=64):
     """``_solve_affine`` for every pixel of planar maps, by the closed-form inverse of the symmetric 3x3
     matrix (cofactors, in float64: the ridge keeps it positive definite), elementwise over ``rows`` rows of
     the planes at a time (they stay in cache) instead of a batched LU of 3x3 systems: several times faster
@@ -173,22 +181,20 @@ def _solve_affine_planes(cov_ii, cov_ip, mean_i, mean_p, eps, prior, rows=32):
     ridge = eps * prior.t().double().reshape(3, -1, 1, 1)
     for start in range(0, height, rows):
         band = slice(start, min(height, start + rows))
-        m = [[cov_ii[i][j][band].double() + (eps if i == j else 0.0) for j in range(3)] for i in range(3)]
-        cof = [[m[1][1] * m[2][2] - m[1][2] * m[2][1], m[0][2] * m[2][1] - m[0][1] * m[2][2],
-                m[0][1] * m[1][2] - m[0][2] * m[1][1]],
-               [None, m[0][0] * m[2][2] - m[0][2] * m[2][0], m[0][2] * m[1][0] - m[0][0] * m[1][2]],
-               [None, None, m[0][0] * m[1][1] - m[0][1] * m[1][0]]]
-        inverse_det = 1.0 / (m[0][0] * cof[0][0] + m[0][1] * cof[0][1] + m[0][2] * cof[0][2])
-        inv = [[cof[min(i, j)][max(i, j)] * inverse_det for j in range(3)] for i in range(3)]
+        m00, m11, m22 = (cov_ii[i][i][band].double() + eps for i in range(3))
+        m01, m02, m12 = (cov_ii[i][j][band].double() for i, j in ((0, 1), (0, 2), (1, 2)))
+        c00, c11, c22 = m11 * m22 - m12 * m12, m00 * m22 - m02 * m02, m00 * m11 - m01 * m01
+        c01, c02, c12 = m02 * m12 - m01 * m22, m01 * m12 - m02 * m11, m01 * m02 - m00 * m12
+        inverse_det = 1.0 / (m00 * c00 + m01 * c01 + m02 * c02)
+        inv = [[c * inverse_det for c in row] for row in ((c00, c01, c02), (c01, c11, c12), (c02, c12, c22))]
         rhs = cov_ip[:, :, band].double() + ridge  # (3, C, n, w)
         means = mean_i[:, band].double()
-        for c in range(channels):
-            b = mean_p[c, band].double()
-            for j in range(3):
-                a = inv[j][0] * rhs[0, c] + inv[j][1] * rhs[1, c] + inv[j][2] * rhs[2, c]
-                out[c, j, band] = a
-                b = b - a * means[j]
-            out[c, 3, band] = b
+        b = mean_p[:, band].double()
+        for j in range(3):  # all output channels at once
+            a = inv[j][0] * rhs[0] + inv[j][1] * rhs[1] + inv[j][2] * rhs[2]
+            out[:, j, band] = a
+            b -= a * means[j]
+        out[:, 3, band] = b
     return out
 
 
