@@ -125,19 +125,28 @@ def lut_atlas(luts):
     return pairs.transpose(2, 3).reshape(batch, 2 * channels, n_g, (n_b - 1) * n_r)
 
 
-def trilinear(atlas, colours):
-    """Trilinear lookup of the LUTs of ``atlas`` (``lut_atlas``) at ``colours`` (B, 3, N, W) (r, g, b; clamped
-    to the cube) -> (B, C, N, W): what ``grid_sample`` gives in 3-D, computed as one 2-D bilinear lookup of
-    both b-slices (torch's 2-D sampler is vectorised, its 3-D one is not: ~10x faster a channel), then a
-    lerp along b."""
-    channels, n = atlas.shape[1] // 2, atlas.shape[2]
+def atlas_grid(colours, n):
+    """Where ``trilinear`` samples an atlas of n^3 LUTs for ``colours`` (B, 3, N, W): (grid (B, N, W, 2),
+    fraction along b (B, 1, N, W)); computed once for several atlases of the same size."""
     r, g, b = colours.clamp(0.0, 1.0).unbind(1)
     depth = b * (n - 1)
     slot = depth.floor().clamp_(max=n - 2)
+    fraction = (depth - slot).unsqueeze(1)
     across = slot.mul_(n).add_(r, alpha=n - 1).mul_(2.0 / ((n - 1) * n - 1)).sub_(1.0)
-    grid = torch.stack((across, g * 2.0 - 1.0), -1)                    # (B, N, W, 2)
+    return torch.stack((across, g * 2.0 - 1.0), -1), fraction
+
+
+def trilinear(atlas, colours, where=None):
+    """Trilinear lookup of the LUTs of ``atlas`` (``lut_atlas``) at ``colours`` (B, 3, N, W) (r, g, b; clamped
+    to the cube) -> (B, C, N, W): what ``grid_sample`` gives in 3-D, computed as one 2-D bilinear lookup of
+    both b-slices (torch's 2-D sampler is vectorised, its 3-D one is not: ~10x faster a channel), then a
+    lerp along b. ``where``: ``atlas_grid`` of the colours, if already computed (its batch may be 1 while the
+    atlas has one LUT per row, or the other way round)."""
+    channels, n = atlas.shape[1] // 2, atlas.shape[2]
+    grid, fraction = where or atlas_grid(colours, n)
+    if grid.shape[0] != atlas.shape[0]:  # one LUT per row of one tile: the rows become the batch
+        grid, fraction = grid.transpose(0, 1), fraction.transpose(0, 2)
     both = F.grid_sample(atlas, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    fraction = depth.sub_(depth.floor().clamp_(max=n - 2)).unsqueeze(1)
     return torch.lerp(both[:, :channels], both[:, channels:], fraction)
 
 
@@ -166,29 +175,33 @@ def spatial_change(spatial, colours, y, x):
     the hats' nodes, where two y-hats and two x-hats are nonzero; the y-hats of each row are summed into one
     LUT per row (grid_sample's batch), and so is the second x-hat (over a tile the two x-hats sum to one: the
     first one scales the difference of the two LUTs). Each pixel then reads 3 LUTs of 3 channels (its row's,
-    the x difference, r⁴'s) instead of the 11 terms' 33 channels."""
+    the x difference, r⁴'s, the last two shared by the tile) instead of the 11 terms' 33 channels."""
     hats_y, hats_x = _hats(y[:, 0]), _hats(x[0])                         # (5, N), (5, W)
     r2 = (x * x + y * y) * 0.5                                           # 0 at the centre, 1 in the corners
     r4 = r2 * r2
     m = spatial.shape[-1]
     flat = spatial.reshape(len(spatial), 3 * m ** 3)
+    atlases = lut_atlas(spatial)                                          # (K, 6, m, (m - 1) m) per term
     out = torch.empty_like(colours)
     for top, bottom, rows in _runs(hats_y):
         count = bottom - top
-        per_row = hats_y[rows, top:bottom].t() @ flat[rows]                # (N, 3 m^3): the y-hats folded
+        per_row = hats_y[rows, top:bottom].t() @ atlases[rows].reshape(len(rows), -1)  # the y-hats folded
+        per_row = per_row.view(count, 6, m, (m - 1) * m)
         for left, right, columns in _runs(hats_x):
             last = HAT_NODES + columns[-1]
-            luts = [per_row + flat[last]]
-            if len(columns) > 1:
-                luts.append((flat[HAT_NODES + columns[0]] - flat[last]).expand(count, -1))
-            luts.append(flat[2 * HAT_NODES].expand(count, -1))
-            stacked = torch.cat(luts, 1).view(count, 3 * len(luts), m, m, m)
-            tile = colours[:, top:bottom, left:right].transpose(0, 1).unsqueeze(2)  # (N, 3, 1, w)
-            sampled = trilinear(lut_atlas(stacked), tile).view(count, len(luts), 3, -1).transpose(0, 2)  # (3, L, N, w)
+            tile = colours[:, top:bottom, left:right].unsqueeze(0)             # (1, 3, N, w)
+            where = atlas_grid(tile, m)
+            rows_sampled = trilinear(per_row + atlases[last], tile, where)    # (N, 3, 1, w): row LUTs + last x-hat
             target = out[:, top:bottom, left:right]
-            torch.addcmul(sampled[:, 0], sampled[:, -1], r4[top:bottom, left:right], out=target)
+            target.copy_(rows_sampled[:, :, 0].transpose(0, 1))
+            shared = [2 * HAT_NODES] + ([HAT_NODES + columns[0]] if len(columns) > 1 else [])
+            luts = spatial[shared]
+            if len(columns) > 1:  # over a tile the two x-hats sum to one: the first scales a difference
+                luts[1] -= spatial[last]
+            sampled = trilinear(lut_atlas(luts.reshape(1, -1, m, m, m)), tile, where)[0]  # (3 L, N, w)
+            target.addcmul_(sampled[:3], r4[top:bottom, left:right])
             if len(columns) > 1:
-                target.addcmul_(sampled[:, 1], hats_x[columns[0], left:right])
+                target.addcmul_(sampled[3:], hats_x[columns[0], left:right])
     return out
 
 
