@@ -186,6 +186,21 @@ def test_a_pair_that_differs_by_more_than_a_resize_is_refused(tmp_path, capsys, 
     _refused(["--pairs", before, after, "--name", "mine"], capsys, styles_home, "differ by more than a resize")
 
 
+def test_a_regularisation_out_of_range_is_refused(tmp_path, capsys, styles_home):
+    before, after = _pairs(tmp_path, invented.vignette, ("astronaut", "coffee", "china"), side=64)
+    _refused(["--pairs", before, after, "--name", "mine", "--regularisation", "50"], capsys, styles_home,
+             "regularisation is a number from 0.1 to 10")
+
+
+def test_a_colour_only_style_is_learnt_with_no_position_terms(tmp_path, styles_home):
+    before, after = _pairs(tmp_path, invented.split_toning, ("astronaut", "coffee", "china"), side=64)
+    assert main(["train", "fcn-stylize", "--pairs", before, after, "--name", "flat", "--quiet",
+                 "--no-position-terms", "--regularisation", "0.5"]) == 0
+    look, metadata = store.load("flat")
+    assert not look.has_spatial and '"position_terms": false' in metadata["report"]
+    assert "regularisation x0.5" in (styles_home / "flat.md").read_text()
+
+
 # -- learnt while a real daemon runs, served at once ----------------------------------------------------
 
 @pytest.fixture(scope="module")
