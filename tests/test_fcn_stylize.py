@@ -85,7 +85,7 @@ def test_learnt_looks_reproduce_invented_looks_on_held_out_photos(name):
     print("\n%s: held out %.3f x the input's Lab distance (global quadratic fit %.3f); per photo %s"
           % (name, row["ratio"], row["baseline_ratio"], row["per_photo"]))
     assert row["ratio"] < row["baseline_ratio"]
-    if name == "sky-only tint":  # measured 0.31 (0.68 before Lab-indexed position terms): docs/learn-style.md
+    if name == "sky-only tint":  # measured 0.33 (0.68 before Lab-indexed position terms): docs/learn-style.md
         pytest.xfail("sky-only tint: held out %.3f x, above the 0.25 bar" % row["ratio"])
     assert row["ratio"] <= BAR
 

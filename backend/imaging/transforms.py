@@ -167,7 +167,8 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
         k = 1
     low = torch.cat(parts) if len(parts) > 1 else parts[0]
     out = torch.empty_like(image) if out is None else out
-    if k == 1 and maps.basis == "affine-rgb" and image.dtype == torch.float32 and image.device.type == "cpu":
+    if (k == 1 and maps.basis == "affine-rgb" and image.dtype == torch.float32 and image.device.type == "cpu"
+            and low.device.type == "cpu"):
         return _apply_one_affine(low, image, amount, out, on_progress)
     index = upsample.grid_index(height, width, low)
     rows = max(8, rows * per_preset // low.shape[0])  # many channels: fewer rows, the band stays in cache

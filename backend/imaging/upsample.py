@@ -177,7 +177,7 @@ def _solve_affine_planes(cov_ii, cov_ip, mean_i, mean_p, eps, prior, rows=64):
     cov_ii: 3x3 nested lists of (h, w); cov_ip (3, C, h, w); mean_i (3, h, w); mean_p (C, h, w); prior (C, 3).
     Returns (C, 4, h, w): for each output channel (a_r, a_g, a_b, b)."""
     channels, height = cov_ip.shape[1], cov_ip.shape[2]
-    out = torch.empty(channels, 4, *cov_ip.shape[2:], dtype=cov_ip.dtype)
+    out = torch.empty(channels, 4, *cov_ip.shape[2:], dtype=cov_ip.dtype, device=cov_ip.device)
     ridge = eps * prior.t().double().reshape(3, -1, 1, 1)
     for start in range(0, height, rows):
         band = slice(start, min(height, start + rows))
