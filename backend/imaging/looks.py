@@ -13,8 +13,8 @@ the pixel's CIELab colour (L, a, b / 100, the space the error is measured in):
   [channel, b, g, r] (``grid_sample``'s (D, H, W) for grid coordinates (r, g, b)), read trilinearly;
 - ``spatial`` (K, 3, m, m, m): per spatial term s_k (``SPATIAL_TERMS``: low-order polynomials of the
   position x, y in [-1, 1] across the width and height, so the look is the same at any resolution), a
-  coarse LUT (m = 5) of the colour change that term scales: a bilateral grid over (position, colour) in
-  separable form. A vignette is a change proportional to the colour that falls with r⁴; a sky tint is
+  coarse LUT (m = 7) of the colour change that term scales, indexed by ``spatial_coordinates`` (compressed
+  Lab; sRGB for format-1 files): a bilateral grid over (position, colour) in separable form. A vignette is a change proportional to the colour that falls with r⁴; a sky tint is
   "blue" (a region of the coarse LUT) times "high up" (a polynomial of y).
 
 Everything is linear in the parameters, so ``training/fcn_stylize`` fits them by regularised least squares.
