@@ -277,15 +277,17 @@ class Client:
         setup = schema.ScoreSetup(image=wire.header_for(image, transfer))
         return self.stream("Score", setup, image, None, on_progress)
 
-    def learn_style(self, pairs, name, replace=False, transfer=None, on_progress=None):
+    def learn_style(self, pairs, name, replace=False, transfer=None, on_progress=None, options=None):
         """Teach the daemon a style from before/after ``pairs`` (at least 3): each ``(before, after)`` or
         ``(pair name, before, after)``, arrays as for ``adjust`` (any size; a pair's two images may differ by a
         resize). The daemon learns, writes the style into its user's styles folder and serves it at once:
         ``adjust(image, style=name)`` works from the next call. The result's ``summary.learnt_style`` names
         it; ``parameters`` hold the learning report (pairs, training_ratio, held_out_ratio, path). Interrupting
-        the call (or ``on_progress`` raising) cancels the learning, and then nothing is written."""
+        the call (or ``on_progress`` raising) cancels the learning, and then nothing is written. ``options``
+        {name: value}: ``position_terms`` (yes/no), ``regularisation`` (0.1-10); docs/learn-style.md."""
         pairs = [pair if len(pair) == 3 else (None,) + tuple(pair) for pair in pairs]
-        setup = schema.LearnStyleSetup(name=name, pair_count=len(pairs), replace=replace)
+        setup = schema.LearnStyleSetup(name=name, pair_count=len(pairs), replace=replace,
+                                       options={str(k): str(v) for k, v in (options or {}).items()})
         call = self._call("LearnStyle")(wire.style_pair_frames(setup, pairs, transfer),
                                         metadata=self.metadata, timeout=self.timeout)
         return self._collect(call, call, wire.ReplyReader(on_progress))

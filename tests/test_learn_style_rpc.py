@@ -83,6 +83,26 @@ def test_a_style_learnt_over_grpc_is_served_at_once(learning_daemon):
     assert (styles / "teal-orange.safetensors").read_bytes() != before
 
 
+def test_learn_style_options_reach_the_fit_and_are_recorded(learning_daemon):
+    """LearnStyle's options, as `train fcn-stylize --no-position-terms --regularisation X` sends them: a
+    colour-only look (no position terms in the file), the factor on the regularisers, both in the report
+    and the card."""
+    from backend.models.fcn_stylize import store
+
+    daemon, styles = learning_daemon
+    client = daemon.client()
+    sent = [(name, _u8(b), _u8(a)) for name, b, a in _pairs(NAMES[:3], side=64)]
+    result = client.learn_style(sent, "plain-colour", options={"position_terms": "no", "regularisation": "2"})
+    assert result.parameters["options"] == {"position_terms": False, "regularisation": 2.0}
+    look, metadata = store.load("plain-colour", directory=str(styles))
+    assert not look.has_spatial and look.lut.abs().max() > 0
+    assert '"regularisation": 2.0' in metadata["report"]
+    assert "position terms no" in (styles / "plain-colour.md").read_text()
+    with_terms = client.learn_style(sent, "with-terms", options={"position_terms": "yes"})
+    assert with_terms.parameters["options"] == {"position_terms": True, "regularisation": 1.0}
+    assert store.load("with-terms", directory=str(styles))[0].has_spatial
+
+
 def _raw_call(client, frames):
     call = client._call("LearnStyle")(iter(frames), metadata=client.metadata, timeout=60)
     return client._collect(call, call, wire.ReplyReader())
@@ -111,8 +131,10 @@ def _bad_inputs():
                        "NaN or infinite"),
         "truncated image": (lambda c: _raw_call(c, truncated), "ended after"),
         "chunks without a header": (lambda c: _raw_call(c, [_setup(), b"\x12\x03abc"]), "must start with its image header"),
-        "an option": (lambda c: _raw_call(c, [schema.LearnStyleRequest(setup=schema.LearnStyleSetup(
-            name="mine", pair_count=3, options={"lut": "33"})).SerializeToString()]), "takes no options"),
+        "an unknown option": (lambda c: _raw_call(c, [schema.LearnStyleRequest(setup=schema.LearnStyleSetup(
+            name="mine", pair_count=3, options={"lut": "33"})).SerializeToString()]), "unknown option 'lut'"),
+        "an option's bad value": (lambda c: c.learn_style(pairs, "mine", options={"regularisation": "100"}),
+                                  "regularisation is a number from 0.1 to 10"),
         "two after-images": (lambda c: _raw_call(c, [_setup(), *_image_frames(pairs[0][2], "after")]),
                              "each pair is its before image, then its after image"),
     }

@@ -13,8 +13,8 @@ the pixel's CIELab colour (L, a, b / 100, the space the error is measured in):
   [channel, b, g, r] (``grid_sample``'s (D, H, W) for grid coordinates (r, g, b)), read trilinearly;
 - ``spatial`` (K, 3, m, m, m): per spatial term s_k (``SPATIAL_TERMS``: low-order polynomials of the
   position x, y in [-1, 1] across the width and height, so the look is the same at any resolution), a
-  coarse LUT (m = 5) of the colour change that term scales: a bilateral grid over (position, colour) in
-  separable form. A vignette is a change proportional to the colour that falls with r⁴; a sky tint is
+  coarse LUT (m = 7) of the colour change that term scales, indexed by ``spatial_coordinates`` (compressed
+  Lab; sRGB for format-1 files): a bilateral grid over (position, colour) in separable form. A vignette is a change proportional to the colour that falls with r⁴; a sky tint is
   "blue" (a region of the coarse LUT) times "high up" (a polynomial of y).
 
 Everything is linear in the parameters, so ``training/fcn_stylize`` fits them by regularised least squares.
@@ -40,6 +40,21 @@ SPATIAL_TERMS = tuple("y≈%g" % (i / (HAT_NODES - 1)) for i in range(HAT_NODES)
     tuple("x≈%g" % (i / (HAT_NODES - 1)) for i in range(HAT_NODES)) + ("r⁴",)
 SPATIAL_LUT_SIZE = 7
 LAB_SCALE = 100.0
+SPATIAL_SPACES = ("lab", "rgb")  # what the position terms' LUTs are indexed by (``spatial_coordinates``)
+CHROMA_KNEE = 40.0
+
+
+def spatial_coordinates(lab, rgb, space="lab"):
+    """The colour coordinates (3, ...) in [0, 1] the position terms' LUTs are indexed by. "lab" (styles
+    learnt since format 2): lightness and the two opponent axes compressed around neutral (a / (|a| + 40)),
+    from ``lab`` (Lab / 100). Unlike the sRGB cube ("rgb", format 1: ``rgb`` itself), whose dark corner
+    squeezes every hue into one cell, they keep hues apart at every lightness, so "blue and high up" need
+    not also catch the dark teal of a leaf (docs/learn-style.md)."""
+    if space == "rgb":
+        return rgb
+    L, a, b = lab[0], lab[1] * LAB_SCALE, lab[2] * LAB_SCALE
+    return torch.stack((L.clamp(0.0, 1.0), 0.5 + 0.5 * a / (a.abs() + CHROMA_KNEE),
+                        0.5 + 0.5 * b / (b.abs() + CHROMA_KNEE)))
 
 
 def _hats(t):
@@ -71,8 +86,11 @@ class Look:
     quadratic: torch.Tensor
     lut: torch.Tensor
     spatial: torch.Tensor
+    spatial_space: str = "lab"
 
     def __post_init__(self):
+        if self.spatial_space not in SPATIAL_SPACES:
+            raise ValueError("a look's position terms are indexed by one of %s, not %r" % (SPATIAL_SPACES, self.spatial_space))
         n = self.lut.shape[-1]
         if self.lut.dim() != 4 or tuple(self.lut.shape) != (3, n, n, n) or n < 2:
             raise ValueError("a look's LUT must be (3, n, n, n) with n >= 2, got %s" % (tuple(self.lut.shape),))
@@ -86,8 +104,9 @@ class Look:
             raise ValueError("a look's parameters must be finite numbers")
 
     @classmethod
-    def identity(cls, size=17, spatial_size=SPATIAL_LUT_SIZE):
-        return cls(torch.zeros(10, 3), torch.zeros(3, size, size, size), torch.zeros(len(SPATIAL_TERMS), 3, *(spatial_size,) * 3))
+    def identity(cls, size=17, spatial_size=SPATIAL_LUT_SIZE, spatial_space="lab"):
+        return cls(torch.zeros(10, 3), torch.zeros(3, size, size, size), torch.zeros(len(SPATIAL_TERMS), 3, *(spatial_size,) * 3),
+                   spatial_space)
 
     @property
     def size(self):
@@ -98,31 +117,91 @@ class Look:
         return bool(self.spatial.abs().max() > 0)
 
 
+def lut_atlas(luts):
+    """``luts`` (B, C, n, n, n) ([b, g, r] nodes over [0, 1]^3) laid out for ``trilinear``: (B, 2C, n, (n - 1) n),
+    the (b, b + 1) slice pairs side by side along r."""
+    batch, channels, n_b, n_g, n_r = luts.shape
+    pairs = torch.cat((luts[:, :, :-1], luts[:, :, 1:]), 1)             # (B, 2C, n_b - 1, n_g, n_r)
+    return pairs.transpose(2, 3).reshape(batch, 2 * channels, n_g, (n_b - 1) * n_r)
+
+
+def atlas_grid(colours, n):
+    """Where ``trilinear`` samples an atlas of n^3 LUTs for ``colours`` (B, 3, N, W): (grid (B, N, W, 2),
+    fraction along b (B, 1, N, W)); computed once for several atlases of the same size."""
+    r, g, b = colours.clamp(0.0, 1.0).unbind(1)
+    depth = b * (n - 1)
+    slot = depth.floor().clamp_(max=n - 2)
+    fraction = (depth - slot).unsqueeze(1)
+    across = slot.mul_(n).add_(r, alpha=n - 1).mul_(2.0 / ((n - 1) * n - 1)).sub_(1.0)
+    return torch.stack((across, g * 2.0 - 1.0), -1), fraction
+
+
+def trilinear(atlas, colours, where=None):
+    """Trilinear lookup of the LUTs of ``atlas`` (``lut_atlas``) at ``colours`` (B, 3, N, W) (r, g, b; clamped
+    to the cube) -> (B, C, N, W): what ``grid_sample`` gives in 3-D, computed as one 2-D bilinear lookup of
+    both b-slices (torch's 2-D sampler is vectorised, its 3-D one is not: ~10x faster a channel), then a
+    lerp along b. ``where``: ``atlas_grid`` of the colours, if already computed (its batch may be 1 while the
+    atlas has one LUT per row, or the other way round)."""
+    channels, n = atlas.shape[1] // 2, atlas.shape[2]
+    grid, fraction = where or atlas_grid(colours, n)
+    if grid.shape[0] != atlas.shape[0]:  # one LUT per row of one tile: the rows become the batch
+        grid, fraction = grid.transpose(0, 1), fraction.transpose(0, 2)
+    both = F.grid_sample(atlas, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return torch.lerp(both[:, :channels], both[:, channels:], fraction)
+
+
 def lut_change(lut, rgb):
     """The LUT's colour change at colours ``rgb`` (3, N, W) -> (3, N, W), trilinear, clamped to the cube."""
-    grid = (rgb.clamp(0.0, 1.0) * 2.0 - 1.0).permute(1, 2, 0).unsqueeze(0).unsqueeze(0)  # (1, 1, N, W, 3)
-    return F.grid_sample(lut.unsqueeze(0), grid, mode="bilinear", padding_mode="border", align_corners=True)[0, :, 0]
+    return trilinear(lut_atlas(lut.unsqueeze(0)), rgb.unsqueeze(0))[0]
 
 
-def spatial_change(spatial, rgb, y, x):
-    """sum_k s_k(y, x) spatial_k(rgb) for a band: ``rgb`` (3, N, W), ``y`` (N, 1), ``x`` (1, W) -> (3, N, W).
+def _runs(hats):
+    """Runs of positions under the same nonzero hats: [(start, stop, [hat indices])] for hats (HAT_NODES, n)."""
+    key = ((hats > 0).to(torch.int64) << torch.arange(HAT_NODES).view(-1, 1)).sum(0)
+    values, counts = torch.unique_consecutive(key, return_counts=True)
+    runs, start = [], 0
+    for value, count in zip(values.tolist(), counts.tolist()):
+        runs.append((start, start + count, [j for j in range(HAT_NODES) if value >> j & 1]))
+        start += count
+    return runs
 
-    The terms are separable (hats of y per row, hats of x per column, r⁴ per pixel), so no (K, N, W) basis
-    is made, and a hat that is zero over the whole band is neither sampled nor added: a band of rows lies
-    under two or three of the five y-hats."""
+
+def spatial_change(spatial, colours, y, x):
+    """sum_k s_k(y, x) spatial_k(colours) for a band: ``colours`` (3, N, W) the pixels' ``spatial_coordinates``,
+    ``y`` (N, 1), ``x`` (1, W) -> (3, N, W).
+
+    The terms are separable (hats of y per row, hats of x per column, r⁴ per pixel), and a LUT lookup is
+    linear in the LUT, so the sum is folded before anything is sampled. The band is cut into tiles between
+    the hats' nodes, where two y-hats and two x-hats are nonzero; the y-hats of each row are summed into one
+    LUT per row (grid_sample's batch), and so is the second x-hat (over a tile the two x-hats sum to one: the
+    first one scales the difference of the two LUTs). Each pixel then reads 3 LUTs of 3 channels (its row's,
+    the x difference, r⁴'s, the last two shared by the tile) instead of the 11 terms' 33 channels."""
     hats_y, hats_x = _hats(y[:, 0]), _hats(x[0])                         # (5, N), (5, W)
-    rows = [j for j in range(HAT_NODES) if bool(hats_y[j].any())]
-    columns = [i for i in range(HAT_NODES) if bool(hats_x[i].any())]
-    chosen = rows + [HAT_NODES + i for i in columns] + [2 * HAT_NODES]
-    m = spatial.shape[-1]
-    per_term = lut_change(spatial[chosen].reshape(3 * len(chosen), m, m, m), rgb)  # one lookup for all terms
-    per_term = per_term.view(len(chosen), 3, *rgb.shape[1:])
     r2 = (x * x + y * y) * 0.5                                           # 0 at the centre, 1 in the corners
-    out = per_term[-1] * (r2 * r2)
-    for index, j in enumerate(rows):
-        out.addcmul_(per_term[index], hats_y[j].view(1, -1, 1))
-    for index, i in enumerate(columns):
-        out.addcmul_(per_term[len(rows) + index], hats_x[i].view(1, 1, -1))
+    r4 = r2 * r2
+    m = spatial.shape[-1]
+    flat = spatial.reshape(len(spatial), 3 * m ** 3)
+    atlases = lut_atlas(spatial)                                          # (K, 6, m, (m - 1) m) per term
+    out = torch.empty_like(colours)
+    for top, bottom, rows in _runs(hats_y):
+        count = bottom - top
+        per_row = hats_y[rows, top:bottom].t() @ atlases[rows].reshape(len(rows), -1)  # the y-hats folded
+        per_row = per_row.view(count, 6, m, (m - 1) * m)
+        for left, right, columns in _runs(hats_x):
+            last = HAT_NODES + columns[-1]
+            tile = colours[:, top:bottom, left:right].unsqueeze(0)             # (1, 3, N, w)
+            where = atlas_grid(tile, m)
+            rows_sampled = trilinear(per_row + atlases[last], tile, where)    # (N, 3, 1, w): row LUTs + last x-hat
+            target = out[:, top:bottom, left:right]
+            target.copy_(rows_sampled[:, :, 0].transpose(0, 1))
+            shared = [2 * HAT_NODES] + ([HAT_NODES + columns[0]] if len(columns) > 1 else [])
+            luts = spatial[shared]
+            if len(columns) > 1:  # over a tile the two x-hats sum to one: the first scales a difference
+                luts[1] -= spatial[last]
+            sampled = trilinear(lut_atlas(luts.reshape(1, -1, m, m, m)), tile, where)[0]  # (3 L, N, w)
+            target.addcmul_(sampled[:3], r4[top:bottom, left:right])
+            if len(columns) > 1:
+                target.addcmul_(sampled[3:], hats_x[columns[0], left:right])
     return out
 
 
@@ -148,12 +227,13 @@ def apply_look(image, look, mix=None, rows=128, out=None, on_progress=None):
     height, width = image.shape[1:]
     quadratic, lut, spatial = (t.to(image.dtype) for t in (look.quadratic, look.lut, look.spatial))
     x = positions(width).view(1, -1)
+    atlas = lut_atlas(lut.unsqueeze(0))
 
     def styled(band, start, stop):
         lab = color.rgb_to_lab(band.unsqueeze(0))[0] / LAB_SCALE
-        change = quadratic_change(lab, quadratic).add_(lut_change(lut, band))
+        change = quadratic_change(lab, quadratic).add_(trilinear(atlas, band.unsqueeze(0))[0])
         if look.has_spatial:
-            change += spatial_change(spatial, band, positions(height, start, stop).view(-1, 1), x)
+            change += spatial_change(spatial, spatial_coordinates(lab, band, look.spatial_space), positions(height, start, stop).view(-1, 1), x)
         return color.lab_to_rgb((lab + change).mul_(LAB_SCALE).unsqueeze(0))[0]
 
     return mixing.banded(image, styled, mix, rows, out, on_progress)

@@ -21,6 +21,7 @@ Nothing full-size is ever allocated besides the output, and cancellation is chec
 
 from dataclasses import dataclass
 
+import cv2
 import torch
 
 from . import color, mixing, upsample
@@ -165,9 +166,12 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
         parts = [(coefficients[0].view(-1, per_preset, *weights.shape[-2:]) * weights.unsqueeze(1)).sum(0)]
         k = 1
     low = torch.cat(parts) if len(parts) > 1 else parts[0]
+    out = torch.empty_like(image) if out is None else out
+    if (k == 1 and maps.basis == "affine-rgb" and image.dtype == torch.float32 and image.device.type == "cpu"
+            and low.device.type == "cpu"):
+        return _apply_one_affine(low, image, amount, out, on_progress)
     index = upsample.grid_index(height, width, low)
     rows = max(8, rows * per_preset // low.shape[0])  # many channels: fewer rows, the band stays in cache
-    out = torch.empty_like(image) if out is None else out
     for start in range(0, height, rows):
         stop = min(height, start + rows)
         band = image[:, start:stop]
@@ -183,6 +187,62 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
             torch.lerp(band, result.transpose(0, 1), share, out=target)
         if on_progress and ((start // rows) % 32 == 31 or stop >= height):
             on_progress(stop / height)
+    return out
+
+
+def _apply_one_affine(low, image, amount, out, on_progress, chunk=48):
+    """One affine-rgb preset's maps ``low`` (12, h, w) applied to ``image`` (3, H, W) into ``out``: the fast
+    path of ``apply_colour_transforms`` (a learnt look or an enhancer's curves carried by
+    ``carry_pointwise``, sa-adjust with one preset or its presets mixed at low resolution).
+
+    Bilinear slicing is separable, and the maps are affine in the colour, so instead of resizing 12
+    coefficient maps to full size and applying them, the maps are widened to the full width only at their
+    own rows (OpenCV's resize, ``chunk`` low rows at a time: exact, since those rows keep their places), and
+    the full-size rows that lie between two low rows (~6 at 24 MP) are done together: both rows' affine maps
+    applied to those pixels, then lerped by the rows' vertical weights (the same sum as lerping the
+    coefficients first). Nothing with 12 values a pixel is ever made, strength is folded into the maps
+    (affine too), a selection blends in the same group. ``on_progress`` after each chunk."""
+    height, width = image.shape[1:]
+    h, w = low.shape[-2:]
+    low = low.to(torch.float32)
+    if isinstance(amount, float):  # strength: s * (A x + b) + (1 - s) x is again an affine map
+        low = low * amount + identity_coefficients((h, w))[0] * (1.0 - amount)
+        amount = None
+    planes = low.contiguous().numpy()
+    y_lo, y_hi, wy = upsample.source_index(height, h, "cpu")
+    starts, counts = torch.unique_consecutive(y_lo, return_counts=True)
+    groups, first = [], 0
+    for lo, count in zip(starts.tolist(), counts.tolist()):
+        groups.append((lo, first, first + count))
+        first += count
+    weights = wy[0]
+    tallest = max(stop - start for _, start, stop in groups)
+    scratch = torch.empty(3, 2, tallest, width)  # reused by every group: no allocation per group
+    for chunk_start in range(0, len(groups), chunk):
+        part = groups[chunk_start:chunk_start + chunk]
+        top, bottom = part[0][0], min(h, part[-1][0] + 2)
+        wide = torch.empty(12, bottom - top, width)
+        target = wide.numpy()
+        for plane in range(12):
+            cv2.resize(planes[plane, top:bottom], (width, bottom - top), dst=target[plane], interpolation=cv2.INTER_LINEAR)
+        wide = wide.view(3, 4, bottom - top, 1, width)
+        for lo, start, stop in part:
+            hi = int(y_hi[start])
+            maps = wide[:, :, lo - top:hi - top + 1]                       # (3, 4, 1 or 2, 1, W)
+            band = image[:, start:stop]
+            both = scratch[:, :maps.shape[2], :stop - start]                # (3, 1 or 2, N, W)
+            torch.addcmul(maps[:, 3], maps[:, 0], band[0], out=both)
+            both.addcmul_(maps[:, 1], band[1]).addcmul_(maps[:, 2], band[2])
+            result = out[:, start:stop]
+            if hi == lo:  # the last rows (their weight is 0)
+                mixed = result.copy_(both[:, 0]) if amount is None else both[:, 0]
+            else:
+                mixed = torch.lerp(both[:, 0], both[:, 1], weights[start:stop].view(1, -1, 1),
+                                   out=result if amount is None else None)
+            if amount is not None:
+                torch.lerp(band, mixed, amount[:, start:stop], out=result)
+        if on_progress:
+            on_progress(part[-1][2] / height)
     return out
 
 

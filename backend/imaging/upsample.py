@@ -10,6 +10,8 @@ the full-resolution image itself, so a 24-megapixel result is sharp and keeps 16
 Tensors: low-res maps (1, C, h, w); full-resolution images planar (3, H, W) float32 (imaging.pixels.Layer.rgb).
 """
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,8 +33,37 @@ def downscale(image, max_side=NETWORK_SIDE):
     # two steps: an integer-factor box filter (cheap on 24 MP), then antialiased bilinear to the exact size
     factor = max(1, min(height // size[0], width // size[1]) // 2)
     if factor > 1:
-        nchw = F.avg_pool2d(nchw, factor, ceil_mode=True)
+        nchw = box_downsample(nchw, factor)
     return F.interpolate(nchw, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _plain_cpu(x):
+    """True for a CPU float32/float64 tensor that OpenCV can read in place (no autograd, no copies)."""
+    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not x.requires_grad
+            and x.is_contiguous())
+
+
+def box_downsample(nchw, factor):
+    """``F.avg_pool2d(nchw, factor, ceil_mode=True)`` (a partial block at the end is the mean of what it has):
+    the whole blocks through OpenCV's area resize (an exact box mean for an integer factor, and several times
+    faster than torch's pooling on a 24-MP layer), the partial ones through torch."""
+    if not _plain_cpu(nchw):
+        return F.avg_pool2d(nchw, factor, ceil_mode=True)
+    n, channels, height, width = nchw.shape
+    rows, columns = height // factor, width // factor
+    out_h, out_w = -(-height // factor), -(-width // factor)
+    out = torch.empty(n, channels, out_h, out_w, dtype=nchw.dtype)
+    if rows and columns:
+        source, target = nchw.numpy(), out.numpy()
+        for i in range(n):
+            for c in range(channels):
+                target[i, c, :rows, :columns] = cv2.resize(source[i, c, :rows * factor, :columns * factor],
+                                                           (columns, rows), interpolation=cv2.INTER_AREA)
+    if out_h > rows:
+        out[:, :, rows:] = F.avg_pool2d(nchw[:, :, rows * factor:], factor, ceil_mode=True)
+    if out_w > columns and rows:
+        out[:, :, :rows, columns:] = F.avg_pool2d(nchw[:, :, :rows * factor, columns * factor:], factor, ceil_mode=True)
+    return out
 
 
 def box_mean(x, radius):
@@ -44,9 +75,36 @@ def box_mean(x, radius):
     tuned with."""
     if radius <= 0:
         return x
+    if radius <= 2 and _plain_cpu(x) and x.dim() == 4:
+        return _box_mean_cv2(x, radius)
     if radius <= 2:
         return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
     return _box_mean_1d(_box_mean_1d(x, radius, -1), radius, -2)
+
+
+def _box_mean_cv2(x, radius):
+    """``box_mean`` of a small window, per plane through OpenCV's running-sum box filter (zeros outside, then
+    the in-image count divided out: the same means as ``avg_pool2d(count_include_pad=False)``, ~20x faster).
+    Inside, the count is the window's area (OpenCV's own normalisation); only the border strips are rescaled."""
+    height, width = x.shape[-2:]
+    size = 2 * radius + 1
+    planes = x.numpy().reshape(-1, height, width)
+    out = torch.empty(x.shape, dtype=x.dtype)
+    target = out.numpy().reshape(-1, height, width)
+    count = [np.minimum(np.arange(n) + radius, n - 1) - np.maximum(np.arange(n) - radius, 0) + 1 for n in (height, width)]
+    rows = (size / count[0]).astype(planes.dtype)[:, None]      # area / count along each axis
+    columns = (size / count[1]).astype(planes.dtype)[None, :]
+    small = min(height, width) < size  # no interior: every pixel rescaled
+    for plane, result in zip(planes, target):
+        cv2.boxFilter(plane, -1, (size, size), dst=result, normalize=True, borderType=cv2.BORDER_CONSTANT)
+        if small:
+            result *= rows * columns
+            continue
+        for strip in (slice(0, radius), slice(height - radius, height)):
+            result[strip] *= rows[strip]
+        for strip in (slice(0, radius), slice(width - radius, width)):
+            result[:, strip] *= columns[:, strip]
+    return out
 
 
 def _box_mean_1d(x, radius, dim):
@@ -100,14 +158,44 @@ def fit_local_affine(low_in, low_out, radius=2, eps=1e-3, prior="global"):
         prior = torch.zeros(channels, 3, dtype=low_in.dtype, device=low_in.device)
     mean_i = box_mean(low_in, radius)
     mean_p = box_mean(low_out, radius)
-    prod_ii = (low_in[:, :, None] * low_in[:, None, :]).reshape(1, 9, h, w)
+    pairs = [(i, j) for i in range(3) for j in range(i, 3)]  # the covariance is symmetric: 6 of its 9 entries
+    prod_ii = torch.stack([low_in[0, i] * low_in[0, j] for i, j in pairs]).unsqueeze(0)
     prod_ip = (low_in[:, :, None] * low_out[:, None, :]).reshape(1, 3 * channels, h, w)
-    cov_ii = box_mean(prod_ii, radius).reshape(3, 3, h, w) - mean_i[0, :, None] * mean_i[0, None, :]
+    upper = box_mean(prod_ii, radius)[0] - torch.stack([mean_i[0, i] * mean_i[0, j] for i, j in pairs])
+    cov_ii = [[upper[pairs.index((min(i, j), max(i, j)))] for j in range(3)] for i in range(3)]
     cov_ip = box_mean(prod_ip, radius).reshape(3, channels, h, w) - mean_i[0, :, None] * mean_p[0, None, :]
-    coeffs = _solve_affine(cov_ii.permute(2, 3, 0, 1), cov_ip.permute(2, 3, 0, 1),
-                           mean_i[0].permute(1, 2, 0), mean_p[0].permute(1, 2, 0), eps, prior)  # (h, w, C, 4)
-    coeffs = coeffs.reshape(h, w, 4 * channels).permute(2, 0, 1).unsqueeze(0)
-    return box_mean(coeffs, radius)  # average the overlapping windows, as the guided filter does
+    coeffs = _solve_affine_planes(cov_ii, cov_ip, mean_i[0], mean_p[0], eps, prior)  # (C, 4, h, w)
+    return box_mean(coeffs.reshape(1, 4 * channels, h, w), radius)  # average the overlapping windows, as the guided filter does
+
+
+def _solve_affine_planes(cov_ii, cov_ip, mean_i, mean_p, eps, prior, rows=64):
+    """``_solve_affine`` for every pixel of planar maps, by the closed-form inverse of the symmetric 3x3
+    matrix (cofactors, in float64: the ridge keeps it positive definite), elementwise over ``rows`` rows of
+    the planes at a time (they stay in cache) instead of a batched LU of 3x3 systems: several times faster
+    at 1024 px, and at least as accurate.
+
+    cov_ii: 3x3 nested lists of (h, w); cov_ip (3, C, h, w); mean_i (3, h, w); mean_p (C, h, w); prior (C, 3).
+    Returns (C, 4, h, w): for each output channel (a_r, a_g, a_b, b)."""
+    channels, height = cov_ip.shape[1], cov_ip.shape[2]
+    out = torch.empty(channels, 4, *cov_ip.shape[2:], dtype=cov_ip.dtype, device=cov_ip.device)
+    ridge = eps * prior.t().double().reshape(3, -1, 1, 1)
+    for start in range(0, height, rows):
+        band = slice(start, min(height, start + rows))
+        m00, m11, m22 = (cov_ii[i][i][band].double() + eps for i in range(3))
+        m01, m02, m12 = (cov_ii[i][j][band].double() for i, j in ((0, 1), (0, 2), (1, 2)))
+        c00, c11, c22 = m11 * m22 - m12 * m12, m00 * m22 - m02 * m02, m00 * m11 - m01 * m01
+        c01, c02, c12 = m02 * m12 - m01 * m22, m01 * m12 - m02 * m11, m01 * m02 - m00 * m12
+        inverse_det = 1.0 / (m00 * c00 + m01 * c01 + m02 * c02)
+        inv = [[c * inverse_det for c in row] for row in ((c00, c01, c02), (c01, c11, c12), (c02, c12, c22))]
+        rhs = cov_ip[:, :, band].double() + ridge  # (3, C, n, w)
+        means = mean_i[:, band].double()
+        b = mean_p[:, band].double()
+        for j in range(3):  # all output channels at once
+            a = inv[j][0] * rhs[0] + inv[j][1] * rhs[1] + inv[j][2] * rhs[2]
+            out[:, j, band] = a
+            b -= a * means[j]
+        out[:, 3, band] = b
+    return out
 
 
 def source_index(out_size, in_size, device):

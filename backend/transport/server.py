@@ -499,9 +499,13 @@ class Service:
             raise Refused("ALREADY_EXISTS", str(error))
         except store.StyleFileError as error:
             raise Refused("INVALID_ARGUMENT", str(error))
-        if setup.options:
-            raise Refused("INVALID_ARGUMENT", "LearnStyle takes no options yet; got %s" % ", ".join(sorted(setup.options)))
         from training.fcn_stylize import learn, teach  # the learner (scipy) only loads when a style is learnt
+
+        options = dict(setup.options)
+        try:
+            learn.parse_options(options)  # before any pixel: an unknown option or value is refused at once
+        except learn.StyleError as error:
+            raise Refused("INVALID_ARGUMENT", str(error))
 
         if not learn.MIN_PAIRS <= setup.pair_count <= MAX_STYLE_PAIRS:
             raise Refused("INVALID_ARGUMENT", "a style needs at least %d before/after pairs (and this daemon takes at "
@@ -530,7 +534,7 @@ class Service:
             def progress(fraction, stage):
                 job.progress(0.2 + 0.8 * fraction, stage)
             path, report, seconds = teach.teach(setup.name, pairs, replace=setup.replace, on_progress=progress,
-                                                before_saving=lambda: job.progress(1.0, "saving"))
+                                                before_saving=lambda: job.progress(1.0, "saving"), options=options)
             return path, report, seconds
         job = self._submit(work, "LearnStyle/fcn-stylize")
         yield from self._relay(job, context)
@@ -546,7 +550,7 @@ class Service:
         style = next(s for s in model.style_info() if s.name == setup.name)
         summary = {"style": setup.name, "pairs": report["pairs"], "training_ratio": report["training"]["ratio"],
                    "held_out_ratio": report["held_out"]["ratio"], "folds": report["folds"],
-                   "learn_seconds": round(seconds, 2), "path": path}
+                   "learn_seconds": round(seconds, 2), "path": path, "options": report["options"]}
         yield schema.Reply(summary=schema.Summary(
             model=model.id, model_version=model.version, parameters_json=json.dumps(summary, sort_keys=True),
             learnt_style=schema.StyleInfo(name=style.name, title=style.title, summary=style.summary)))

@@ -17,7 +17,7 @@ def arrays(look):
 def metadata(report, seconds):
     summary = {"pairs": len(report["pairs"]), "training_ratio": round(report["training"]["ratio"], 4),
                "held_out_ratio": round(report["held_out"]["ratio"], 4), "folds": report["folds"],
-               "learn_seconds": round(seconds, 1)}
+               "learn_seconds": round(seconds, 1), "options": report.get("options", {})}
     return {"report": json.dumps(summary), "learnt": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "fit_side": learn.SIDE, "lut_size": learn.LUT_SIZE}
 
@@ -38,7 +38,8 @@ Learnt {when} from {count} before/after pairs in {seconds:.0f} s:
 What it is: a resolution-free colour transform of CIELab (Zhu & Yu's global quadratic transform, a {lut}^3
 LUT of the rest, and {terms} position terms, each a {m}^3 LUT: vignettes, graduated tints), fitted by
 regularised least squares on copies of the pairs at {side} px and applied at full resolution
-(backend/imaging/looks.py, training/fcn_stylize/learn.py).
+(backend/imaging/looks.py, training/fcn_stylize/learn.py). Options: position terms {positions},
+regularisation x{regularisation:g}.
 
 ## Errors (CIELab ΔE76, mean over pixels)
 
@@ -59,6 +60,8 @@ Per pair (ΔE):
 - Local edits tied to *what* is in the photo (a face, one object) beyond colour and position are not learnt.
 """.format(name=name, when=time.strftime("%Y-%m-%d"), count=len(report["pairs"]), seconds=seconds,
            command=command, lut=learn.LUT_SIZE, terms=len(looks.SPATIAL_TERMS),
+           positions="yes" if report.get("options", {}).get("position_terms", True) else "no (a colour-only look)",
+           regularisation=report.get("options", {}).get("regularisation", 1.0),
            m=looks.SPATIAL_LUT_SIZE, side=learn.SIDE, input=report["training"]["input_lab_distance"],
            train=report["training"]["lab_distance"], train_ratio=report["training"]["ratio"],
            held=report["held_out"]["lab_distance"], held_ratio=report["held_out"]["ratio"], folds=report["folds"],

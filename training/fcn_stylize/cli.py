@@ -34,6 +34,10 @@ def register_train(models):
                         "it (chosen on val for the subject-driven styles, foreground-pop-out and watercolor)")
     p.add_argument("--out", default=None, help="with --style: weights folder (default backend/weights)")
     p.add_argument("--replace", action="store_true", help="replace a learnt style of the same name")
+    p.add_argument("--no-position-terms", action="store_true", help="learn a colour-only look (no vignettes, "
+                   "graduated or sky tints): fewer unknowns, for pairs whose retouch did not depend on where")
+    p.add_argument("--regularisation", type=float, default=1.0, metavar="X",
+                   help="factor (0.1-10, default 1) on the LUTs' smoothness and ridge: higher is smoother")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--daemon", action="store_true", help="let the running daemon learn it (the LearnStyle call: it "
                    "writes the style into the daemon's user's styles folder) instead of this process")
@@ -103,12 +107,17 @@ def run_train_on_daemon(args, progress):
         pairs.append((name, _sent_size(name, before), _sent_size(name, after)))
         progress(0.1 * (index + 1) / len(matched), "reading pairs")
     with Client(args.addr, token_file=args.token_file) as client:
-        result = client.learn_style(pairs, args.name, replace=args.replace,
+        result = client.learn_style(pairs, args.name, replace=args.replace, options=_options(args),
                                     on_progress=lambda f, stage: progress(0.1 + 0.9 * f, stage))
     report = result.parameters
     print("the daemon learnt style %r from %d pairs in %.0f s: Lab error %.2fx the input's on the pairs, %.2fx held "
           "out; it wrote %s" % (args.name, len(pairs), report["learn_seconds"], report["training_ratio"],
                                 report["held_out_ratio"], report["path"]))
+
+
+def _options(args):
+    """The flags as LearnStyle's options (the same names and words either way)."""
+    return {"position_terms": "no" if args.no_position_terms else "yes", "regularisation": "%r" % args.regularisation}
 
 
 def run_train(args):
@@ -129,13 +138,15 @@ def run_train(args):
     if args.daemon:
         try:
             store.check_name(args.name)  # the daemon checks the rest against its own styles folder
+            learn.parse_options(_options(args))
             return run_train_on_daemon(args, progress)
         except (learn.StyleError, store.StyleFileError) as error:
             raise UsageError("train fcn-stylize: %s" % error)
     try:
         store.check_new_name(args.name, args.replace)
+        learn.parse_options(_options(args))
         pairs = learn.read_pairs(*args.pairs, on_progress=lambda f: progress(0.1 * f, "reading pairs"))
-        path, report, _ = teach.teach(args.name, pairs, args.pairs, args.replace,
+        path, report, _ = teach.teach(args.name, pairs, args.pairs, args.replace, options=_options(args),
                                       on_progress=lambda f, stage: progress(0.1 + 0.9 * f, stage))
     except (learn.StyleError, store.StyleFileError) as error:
         raise UsageError("train fcn-stylize: %s" % error)

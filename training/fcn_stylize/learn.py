@@ -31,7 +31,7 @@ SMOOTH = 1e-4         # chosen on the invented looks of tests/test_fcn_stylize.p
 RIDGE = 1e-6
 QUADRATIC_RIDGE = 1e-6
 SPATIAL_SMOOTH = 1e-5
-SPATIAL_RIDGE = 1e-6
+SPATIAL_RIDGE = 3e-6   # 1e-6 before the position terms were indexed in Lab (docs/learn-style.md)
 MIN_PAIRS = 3
 ASPECT_TOLERANCE = 0.01
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -143,12 +143,15 @@ def trilinear(rgb, size):
                              shape=(len(rgb), size ** 3))
 
 
-def spatial_features(rgb_image, size=looks.SPATIAL_LUT_SIZE):
-    """(h, w, 3) -> sparse (h * w, K * m^3): every position term times the coarse LUT's trilinear weights."""
+def spatial_features(rgb_image, size=looks.SPATIAL_LUT_SIZE, space="lab"):
+    """(h, w, 3) -> sparse (h * w, K * m^3): every position term times the coarse LUT's trilinear weights at the
+    pixel's ``looks.spatial_coordinates``."""
     height, width = rgb_image.shape[:2]
     terms = looks.spatial_basis(looks.positions(height).view(-1, 1), looks.positions(width).view(1, -1))
     terms = terms.reshape(len(terms), -1).double().numpy()
-    weights = trilinear(rgb_image.reshape(-1, 3).astype(np.float64), size)
+    rgb = torch.from_numpy(rgb_image.reshape(-1, 3).T.astype(np.float64))
+    coordinates = looks.spatial_coordinates(torch.from_numpy(_lab(rgb_image).T.copy()), rgb, space)
+    weights = trilinear(coordinates.T.numpy(), size)
     features = sparse.hstack([sparse.diags(term) @ weights for term in terms]).tocsr()
     features.eliminate_zeros()  # a pixel is under 2 of the 5 hats per axis: 40 weights a row, not 88
     return features
@@ -160,15 +163,18 @@ def _lab(rgb_image):
     return (color.rgb_to_lab(rgb)[0] / looks.LAB_SCALE).reshape(3, -1).T.numpy()
 
 
-def normal_equations(before, after, size):
+def normal_equations(before, after, size, position_terms=True):
     """One pair's share of the normal equations, each pair weighing the same: (AᵀA, Aᵀt) in blocks, the
-    unknowns ordered [quadratic (10), LUT (n^3), spatial (K m^3)], one column of t per Lab channel."""
+    unknowns ordered [quadratic (10), LUT (n^3), spatial (K m^3)], one column of t per Lab channel (without
+    ``position_terms``: no spatial block)."""
     rgb = before.reshape(-1, 3).astype(np.float64)
     lab = _lab(before)
     target = _lab(after) - lab
     weight = 1.0 / len(rgb)
     quadratic = color.quadratic_lab_basis(torch.from_numpy(lab.T.copy()).unsqueeze(-1))[..., 0].numpy().T
     lut = sparse.hstack([sparse.csr_matrix(quadratic), trilinear(rgb, size)]).tocsr()
+    if not position_terms:
+        return {"ll": (lut.T @ lut) * weight, "lt": np.asarray(lut.T @ target) * weight}
     position = spatial_features(before)
     return {"ll": (lut.T @ lut) * weight, "lp": (lut.T @ position) * weight,
             "pp": (position.T @ position) * weight, "lt": np.asarray(lut.T @ target) * weight,
@@ -188,27 +194,71 @@ def smoothness(size):
     return total
 
 
-def solve(shares, size, smooth=SMOOTH, ridge=RIDGE, spatial_smooth=SPATIAL_SMOOTH, spatial_ridge=SPATIAL_RIDGE):
-    """Sum the pairs' shares of the normal equations, add the regularisers, solve -> Look."""
+def solve(shares, size, smooth=SMOOTH, ridge=RIDGE, spatial_smooth=SPATIAL_SMOOTH, spatial_ridge=SPATIAL_RIDGE,
+          regularisation=1.0):
+    """Sum the pairs' shares of the normal equations, add the regularisers (the LUTs' ones times
+    ``regularisation``), solve -> Look. Shares without a spatial block give a look without position terms."""
     count = len(shares)
+    position_terms = "pp" in shares[0]
     ll = sum(s["ll"] for s in shares) / count
-    lp = sum(s["lp"] for s in shares) / count
-    pp = sum(s["pp"] for s in shares) / count
     lt = sum(s["lt"] for s in shares) / count
-    pt = sum(s["pt"] for s in shares) / count
     m = looks.SPATIAL_LUT_SIZE
     terms = len(looks.SPATIAL_TERMS)
-    lut_regulariser = smooth * smoothness(size) + ridge * sparse.identity(size ** 3)
+    lut_regulariser = regularisation * (smooth * smoothness(size) + ridge * sparse.identity(size ** 3))
     ll = ll + sparse.block_diag([QUADRATIC_RIDGE * sparse.identity(10), lut_regulariser])
-    pp = pp + sparse.block_diag([spatial_smooth * smoothness(m)] * terms) + spatial_ridge * sparse.identity(terms * m ** 3)
-    matrix = sparse.bmat([[ll, lp], [lp.T, pp]]).tocsc()  # ~1 % filled: a sparse LU is 3x faster than dense
-    solution = splinalg.splu(matrix, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(np.vstack([lt, pt]))
+    if position_terms:
+        lp = sum(s["lp"] for s in shares) / count
+        pp = sum(s["pp"] for s in shares) / count
+        pt = sum(s["pt"] for s in shares) / count
+        pp = pp + regularisation * (sparse.block_diag([spatial_smooth * smoothness(m)] * terms)
+                                    + spatial_ridge * sparse.identity(terms * m ** 3))
+        matrix, right = sparse.bmat([[ll, lp], [lp.T, pp]]).tocsc(), np.vstack([lt, pt])
+    else:
+        matrix, right = ll.tocsc(), lt
+    # ~1 % filled: a sparse LU is 3x faster than dense
+    solution = splinalg.splu(matrix, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(right)
     quadratic = np.ascontiguousarray(solution[:10])
     lut = solution[10:10 + size ** 3].T.reshape(3, size, size, size)
-    spatial = solution[10 + size ** 3:].T.reshape(3, terms, m, m, m).transpose(1, 0, 2, 3, 4)
+    if position_terms:
+        spatial = solution[10 + size ** 3:].T.reshape(3, terms, m, m, m).transpose(1, 0, 2, 3, 4)
+    else:
+        spatial = np.zeros((terms, 3, m, m, m))
     spatial = np.ascontiguousarray(spatial)
     return looks.Look(torch.from_numpy(quadratic).float(), torch.from_numpy(lut).float(),
                       torch.from_numpy(spatial).float())
+
+
+# -- options (LearnStyle's, the train command's flags) ------------------------------------------------
+
+OPTIONS = {"position_terms": "yes or no (default yes): learn the position terms (vignettes, graduated and sky "
+                             "tints), or a colour-only look",
+           "regularisation": "a factor from 0.1 to 10 (default 1) on the LUTs' smoothness and ridge: higher is "
+                             "smoother and stays nearer the identity where the pairs show nothing"}
+REGULARISATION_RANGE = (0.1, 10.0)
+
+
+def parse_options(options):
+    """{name: text} -> keyword arguments of ``learn``; a sentence (StyleError) for an unknown option or value."""
+    parsed = {}
+    for key, value in sorted((options or {}).items()):
+        text = str(value).strip().lower()
+        if key == "position_terms":
+            if text not in ("yes", "no", "true", "false", "1", "0"):
+                raise StyleError("option position_terms is yes or no, got %r" % value)
+            parsed["position_terms"] = text in ("yes", "true", "1")
+        elif key == "regularisation":
+            try:
+                factor = float(text)
+            except ValueError:
+                factor = float("nan")
+            low, high = REGULARISATION_RANGE
+            if not low <= factor <= high:
+                raise StyleError("option regularisation is a number from %g to %g, got %r" % (low, high, value))
+            parsed["regularisation"] = factor
+        else:
+            raise StyleError("unknown option %r; a style takes %s" % (key, "; ".join(
+                "%s: %s" % item for item in OPTIONS.items())))
+    return parsed
 
 
 # -- errors -----------------------------------------------------------------------------------------
@@ -238,14 +288,16 @@ def summary(rows):
             "ratio": output / max(source, 1e-9)}
 
 
-def learn(pairs, size=LUT_SIZE, folds=5, on_progress=None, **regularisers):
-    """Fit a look on all pairs and measure it: (Look, {"training": summary, "held_out": summary, "pairs": rows}).
+def learn(pairs, size=LUT_SIZE, folds=5, on_progress=None, position_terms=True, regularisation=1.0, **regularisers):
+    """Fit a look on all pairs and measure it: (Look, {"training": summary, "held_out": summary, "pairs": rows,
+    "folds", "options"}). ``position_terms`` and ``regularisation``: ``parse_options``.
 
     ``on_progress(fraction, stage)``. Held out: each pair is measured by a fit on the folds it is not in."""
     progress = on_progress or (lambda fraction, stage: None)
+    regularisers["regularisation"] = regularisation
     shares = []
     for index, (name, before, after) in enumerate(pairs):
-        shares.append(normal_equations(before, after, size))
+        shares.append(normal_equations(before, after, size, position_terms))
         progress(0.4 * (index + 1) / len(pairs), "fitting")
     folds = min(folds, len(pairs))
     held_out = []
@@ -261,7 +313,9 @@ def learn(pairs, size=LUT_SIZE, folds=5, on_progress=None, **regularisers):
     held_out.sort(key=lambda row: order[row[0]])
     rows = [{"name": t[0], "input": round(t[2], 3), "training": round(t[1], 3), "held_out": round(h[1], 3)}
             for t, h in zip(training, held_out)]
-    return look, {"training": summary(training), "held_out": summary(held_out), "pairs": rows, "folds": folds}
+    options = {"position_terms": position_terms, "regularisation": regularisation}
+    return look, {"training": summary(training), "held_out": summary(held_out), "pairs": rows, "folds": folds,
+                  "options": options}
 
 
 # -- the baseline the issue names --------------------------------------------------------------------

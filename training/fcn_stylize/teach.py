@@ -11,15 +11,17 @@ from backend.models.fcn_stylize import store
 from training.fcn_stylize import card, learn
 
 
-def teach(name, pairs, folders=None, replace=False, on_progress=None, before_saving=None):
-    """Fit a look on ``pairs`` ([(pair name, before, after)] from ``learn.prepare``) and save it as ``name``.
+def teach(name, pairs, folders=None, replace=False, on_progress=None, before_saving=None, options=None):
+    """Fit a look on ``pairs`` ([(pair name, before, after)] from ``learn.prepare``) and save it as ``name``;
+    ``options`` {name: text} as ``learn.parse_options`` reads them (a StyleError before anything is fitted).
 
     ``on_progress(fraction, stage)`` may raise to stop (nothing is written then); ``before_saving()`` is
     called last, just before the file is written (the daemon's last cancel check). Returns (path, report,
     seconds)."""
     store.check_new_name(name, replace)
+    settings = learn.parse_options(options)
     started = time.perf_counter()
-    look, report = learn.learn(pairs, on_progress=on_progress)
+    look, report = learn.learn(pairs, on_progress=on_progress, **settings)
     seconds = time.perf_counter() - started
     if before_saving:
         before_saving()

@@ -20,7 +20,9 @@ import tempfile
 
 from ... import styles as style_registry
 
-FORMAT = "semantic-enhance learnt look 1"
+FORMAT = "semantic-enhance learnt look 2"
+# what each format's position terms are indexed by (looks.spatial_coordinates): 1 the sRGB cube, 2 compressed Lab
+FORMATS = {"semantic-enhance learnt look 1": "rgb", FORMAT: "lab"}
 TENSORS = ("quadratic", "lut", "spatial")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 
@@ -95,8 +97,9 @@ def _write_atomic(path, write):
         raise
 
 
-def save(name, arrays, metadata, card, directory=None, replace=False):
-    """Write a learnt look ({"quadratic", "lut", "spatial"} float32 numpy arrays) and its card."""
+def save(name, arrays, metadata, card, directory=None, replace=False, format=FORMAT):
+    """Write a learnt look ({"quadratic", "lut", "spatial"} float32 numpy arrays) and its card (``format``:
+    an imported file keeps its own)."""
     from safetensors.numpy import save_file
 
     import numpy as np
@@ -109,7 +112,7 @@ def save(name, arrays, metadata, card, directory=None, replace=False):
         raise StyleExists("a style named %r already exists (%s); remove it first or choose another name"
                              % (name, look_path))
     metadata = {key: str(value) for key, value in metadata.items()}
-    metadata.update(format=FORMAT, name=name, sha256=digest(arrays))
+    metadata.update(format=format, name=name, sha256=digest(arrays))
     _write_atomic(card_path, lambda p: open(p, "w").write(card))
     _write_atomic(look_path, lambda p: save_file(arrays, p, metadata=metadata))
     return look_path
@@ -126,8 +129,9 @@ def read(path):
             arrays = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError) as error:
         raise StyleFileError("%s is not a readable safetensors style file (%s)" % (path, error)) from None
-    if metadata.get("format") != FORMAT:
-        raise StyleFileError("%s is not a learnt style (format %r, expected %r)" % (path, metadata.get("format"), FORMAT))
+    if metadata.get("format") not in FORMATS:
+        raise StyleFileError("%s is not a learnt style (format %r, expected one of %s)"
+                             % (path, metadata.get("format"), ", ".join(map(repr, FORMATS))))
     if sorted(arrays) != sorted(TENSORS):
         raise StyleFileError("%s holds tensors %s, expected %s" % (path, ", ".join(sorted(arrays)), ", ".join(TENSORS)))
     if any(array.dtype != np.float32 for array in arrays.values()):
@@ -144,7 +148,8 @@ def load(name, directory=None):
 
     arrays, metadata = read(paths(name, directory)[0])
     try:
-        look = looks.Look(**{key: torch.from_numpy(array.copy()) for key, array in arrays.items()})
+        look = looks.Look(**{key: torch.from_numpy(array.copy()) for key, array in arrays.items()},
+                          spatial_space=FORMATS[metadata["format"]])
     except ValueError as error:
         raise StyleFileError("style %r: %s" % (name, error)) from None
     return look, metadata
@@ -180,7 +185,7 @@ def import_file(path, name=None, directory=None, replace=False):
     card_path = path[:-len(".safetensors")] + ".md"
     card = open(card_path).read() if os.path.exists(card_path) else "# Style %s\n\nImported from %s.\n" % (name, path)
     kept = {k: v for k, v in metadata.items() if k not in ("format", "name", "sha256")}
-    return save(name, arrays, kept, card, directory, replace)
+    return save(name, arrays, kept, card, directory, replace, format=metadata["format"])
 
 
 def describe(name, directory=None):
