@@ -25,7 +25,7 @@ def register_eval(models):
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--per-photo", type=int, default=3, help="distortions per photo and family")
     p.add_argument("--steps", type=int, help="gradient steps (default: the model's, 20)")
-    p.add_argument("--lr", type=float, help="learning rate (default: the model's, 3e-4; the paper's 1e-3)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the model's, 1e-4; the paper's 1e-3)")
     p.add_argument("--exposure-start", type=float, help="EV the search starts from (default: the model's, 0; the paper's 1)")
     p.add_argument("--prior", type=float, help="weight of the mean squared pixel change in the loss (default: the "
                                                "model's; 0 is the paper's search)")
