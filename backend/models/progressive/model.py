@@ -41,7 +41,7 @@ def _number(options, name):
 @register
 class Progressive(Model):
     id = "progressive"
-    version = "1"
+    version = "2"   # 2: the proximal term and lr 1e-4 (session 11)
     paper = "Du et al. 2019, Progressive Image Enhancement under Aesthetic Guidance (PIEA)"
     summary = "An interpretable filter stack (exposure ... colour curves) found by gradient steps on the " \
               "aesthetic critic's score; the stack after every step is returned"
