@@ -47,13 +47,25 @@ def test_the_search_starts_at_identity_and_exposure_where_asked():
 @installed
 def test_gradient_steps_raise_the_critics_score_within_the_filters_ranges(critic, photo):
     darker = small(photo) * 0.35   # about -1.5 EV
-    stacks, scores = piea.search(darker, critic, steps=5, lr=piea.PAPER_LEARNING_RATE, exposure_start=0.0)
+    stacks, scores = piea.search(darker, critic, steps=5, lr=piea.PAPER_LEARNING_RATE, exposure_start=0.0,
+                                 prior=piea.PAPER_PRIOR)   # the paper's search
     assert len(stacks) == 5 and len(scores) == 6
     assert scores[-1] > scores[0] + 0.1
     final = stacks[-1]
     assert final.steps[0][1][0] > 0.1          # the search brightens
     assert final.steps[2][1][0] == 1.0         # white balance: red stays at 1 (EXPOSURE)
     filters.FilterStack.parse(final.to_json())  # every value in its filter's range
+
+
+@installed
+def test_the_proximal_prior_keeps_a_photo_closer_to_where_it_started(critic, photo):
+    view = small(photo)
+    moved = {}
+    for prior in (piea.PAPER_PRIOR, piea.PRIOR):
+        stacks, _ = piea.search(view, critic, steps=5, prior=prior)
+        with torch.no_grad():
+            moved[prior] = float(((piea.replay(view, stacks[-1]) - view.clamp(0.001, 1)) ** 2).mean())
+    assert moved[piea.PRIOR] < moved[piea.PAPER_PRIOR]
 
 
 @installed
@@ -101,6 +113,7 @@ def test_progressive_json_replays_with_filters_and_keeps_16_bit(daemon, tmp_path
     (dict(steps=500), "steps must be between 1 and 200"),
     (dict(options={"learning-rate": "fast"}), "learning-rate is a number"),
     (dict(options={"exposure-start": "9"}), "exposure-start must be between -3.5 and 3.5"),
+    (dict(options={"prior": "-1"}), "prior must be between 0 and 100000"),
     (dict(options={"temperature": "1"}), "model 'progressive' has no option temperature"),
 ])
 def test_bad_requests_are_one_sentence_before_any_upload(daemon, photo, call, sentence):

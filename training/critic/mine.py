@@ -70,7 +70,7 @@ def mine(head, root, views=2, steps=piea.STEPS, lr=piea.LEARNING_RATE, seed=0, l
     def found(view, degraded, rng):
         images = []
         for start in (view, degraded):
-            stacks, _ = piea.search(start[None], critic, steps=steps, lr=lr, exposure_start=0.0)
+            stacks, _ = piea.search(start[None], critic, steps=steps, lr=lr, exposure_start=0.0, prior=0.0)
             with torch.no_grad():
                 images.append(piea.replay(start[None], stacks[-1])[0])
         return images

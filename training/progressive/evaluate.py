@@ -59,10 +59,11 @@ def recover(photos, methods, critic, per_photo=4, families=FAMILIES, log=print):
 
 
 def run(photos, critic, per_photo=4, families=FAMILIES, steps=piea.STEPS, lr=piea.LEARNING_RATE,
-        exposure_start=piea.EXPOSURE_START, log=print):
+        exposure_start=piea.EXPOSURE_START, prior=piea.PRIOR, log=print):
     """photos [(id, path)] -> rows of ``recover`` with PIEA as the method (its stack in ``extra``)."""
     def piea_method(distorted):
-        stacks, _ = piea.search(distorted[None], critic, steps=steps, lr=lr, exposure_start=exposure_start)
+        stacks, _ = piea.search(distorted[None], critic, steps=steps, lr=lr, exposure_start=exposure_start,
+                                prior=prior)
         with torch.no_grad():
             return piea.replay(distorted[None], stacks[-1])[0], {"stack": stacks[-1].to_json()}
 

@@ -20,6 +20,7 @@ from . import search
 OPTIONS = {
     "learning-rate": (search.LEARNING_RATE, 1e-6, 1.0),
     "exposure-start": (search.EXPOSURE_START, -3.5, 3.5),
+    "prior": (search.PRIOR, 0.0, 1e5),
 }
 
 
@@ -40,7 +41,7 @@ def _number(options, name):
 @register
 class Progressive(Model):
     id = "progressive"
-    version = "1"
+    version = "2"   # 2: the proximal term and lr 1e-4 (session 11)
     paper = "Du et al. 2019, Progressive Image Enhancement under Aesthetic Guidance (PIEA)"
     summary = "An interpretable filter stack (exposure ... colour curves) found by gradient steps on the " \
               "aesthetic critic's score; the stack after every step is returned"
@@ -49,6 +50,8 @@ class Progressive(Model):
     options = (Option("learning-rate", "gradient step size on the raw filter parameters (PIEA: 1e-3)",
                       str(search.LEARNING_RATE)),
                Option("exposure-start", "exposure (EV) the search starts from (PIEA: 1.0, for dark raw photos)", str(search.EXPOSURE_START)),
+               Option("prior", "weight of the mean squared pixel change in the loss, so a good photo barely "
+                               "moves (not in PIEA: 0)", str(search.PRIOR)),
                Option("strength", "0..1: blend of the result with the original", "1"))
 
     def __init__(self):
@@ -80,7 +83,7 @@ class Progressive(Model):
             stacks, scores = search.search(rgb, self.critic, steps=steps,
                                            lr=_number(request.options, "learning-rate"),
                                            exposure_start=_number(request.options, "exposure-start"),
-                                           on_step=on_step)
+                                           prior=_number(request.options, "prior"), on_step=on_step)
         return stacks, scores
 
     def apply(self, layer, params, request):
@@ -107,4 +110,5 @@ class Progressive(Model):
                        parameters={"model": self.id, "version": self.version, "filter_stack": stack_json,
                                    "steps": len(stacks), "learning_rate": _number(request.options, "learning-rate"),
                                    "exposure_start": _number(request.options, "exposure-start"),
+                                   "prior": _number(request.options, "prior"),
                                    "critic_scores": [round(s, 4) for s in scores]})
