@@ -154,10 +154,11 @@ def predict_maps(net, rgb):
     """The FCN on the view (1, 3, h, w) -> ColourTransformMaps: its 3x10 quadratic Lab maps, or for a style
     with a brush (watercolor) the strokes found on the styled view as affine colour maps."""
     from ..backbones.cache import backbone_features
-    from .network import BACKBONE, CONTEXT_LEVEL, context_maps
+    from .network import BACKBONE, CONTEXT_LEVEL, context_maps, edge_aware
 
     maps = context_maps(rgb, lambda image: backbone_features(image, BACKBONE, levels=(CONTEXT_LEVEL,)))
-    quadratic = transforms.ColourTransformMaps(net.coefficient_maps(maps, rgb).cpu(), "quadratic-lab")
+    coefficients = edge_aware(net.coefficient_maps(maps, rgb), rgb).cpu()
+    quadratic = transforms.ColourTransformMaps(coefficients, "quadratic-lab")
     if not getattr(style_registry.STYLES.get(net.config.get("style")), "brush", False):
         return quadratic
     styled = transforms.apply_colour_transforms(rgb[0].cpu(), quadratic)[None].clamp(0, 1)

@@ -28,7 +28,12 @@ from torch.nn import functional as F
 from ...imaging import color
 from ...imaging.upsample import pixel_grid, sample_maps
 
-LAB_SCALE = 100.0   # the transforms' units: Lab / 100 in and out (imaging/transforms "quadratic-lab")
+LAB_SCALE = 100.0
+# the predicted maps are regularised edge-aware on the view before they are applied: a colour-guided filter
+# (radius in view pixels, eps for sRGB in [0, 1]); on val it lowered every style's error (local-xpro 8.81 ->
+# 8.12, cold 1.10 -> 0.89, pop-out 9.14 -> 8.86; radius 16 / 32 / 64 / 128 compared, 64 the best overall)
+EDGE_RADIUS = 64
+EDGE_EPS = 1e-3   # the transforms' units: Lab / 100 in and out (imaging/transforms "quadratic-lab")
 PAD = 32            # reflection padding of each scale's input (px), a multiple of the output stride
 STRIDE = 8
 BACKBONE = "vgg16-hed-dilated"
@@ -73,6 +78,18 @@ def box_average(maps, fraction):
     radius_y, radius_x = min(radius, maps.shape[-2] - 1), min(radius, maps.shape[-1] - 1)
     padded = F.pad(maps, (radius_x, radius_x, radius_y, radius_y), mode="reflect")
     return F.avg_pool2d(padded, (2 * radius_y + 1, 2 * radius_x + 1), stride=1)
+
+
+def edge_aware(coefficients, rgb, radius=EDGE_RADIUS, eps=EDGE_EPS):
+    """(1, 30, h, w) maps -> the same, each channel locally an affine function of the view's colours
+    (a guided filter): transforms change where the photo's colours change, not in between."""
+    from ...imaging import upsample
+
+    if radius <= 0:
+        return coefficients
+    fit = upsample.fit_local_affine(rgb, coefficients, radius, eps, prior=None)
+    fit = fit.view(1, coefficients.shape[1], 4, *fit.shape[-2:])
+    return fit[:, :, 3] + fit[:, :, 0] * rgb[:, 0:1] + fit[:, :, 1] * rgb[:, 1:2] + fit[:, :, 2] * rgb[:, 2:3]
 
 
 def network_lab(rgb):
