@@ -31,7 +31,8 @@ def in_process(net, image):
     cache = FeatureCache(2)  # a fresh cache: a real backbone pass a scale
     maps = timed(stages, "VGG-16 context (two scales)", lambda: network.context_maps(
         rgb_low, lambda x: backbone_features(x, network.BACKBONE, cache, levels=(network.CONTEXT_LEVEL,))))
-    coefficients = timed(stages, "head (3x10 maps at the view)", lambda: net.coefficient_maps(maps, rgb_low))
+    coefficients = timed(stages, "head (3x10 maps at the view, edge-aware)",
+                         lambda: network.edge_aware(net.coefficient_maps(maps, rgb_low), rgb_low))
     from backend.imaging import transforms
 
     colour_maps = transforms.ColourTransformMaps(coefficients, "quadratic-lab")
