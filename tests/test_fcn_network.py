@@ -139,3 +139,25 @@ def test_big_layers_are_carried_close_to_the_exact_maps(photo):
     from training.data.styles import lab_distance
 
     assert lab_distance(carried[None], exact[None]) < 1.0 < lab_distance(rgb[None], exact[None])
+
+
+@shipped
+def test_a_selection_limits_the_style_and_a_personal_map_is_refused_in_a_sentence(daemon, coffee):
+    """Through the daemon: outside a selection the pixels stay the photo's; a painted adjustment map (which
+    the FCN has none of) and an unknown style are INVALID_ARGUMENT sentences, before any work."""
+    from backend.client import BackendError, Client
+
+    photo = np.ascontiguousarray(coffee[::2, ::2])
+    selection = np.zeros(photo.shape[:2], np.uint8)
+    selection[:, : photo.shape[1] // 2] = 255
+    with Client(daemon.address, token_file=daemon.token_file) as client:
+        result = client.adjust(photo, style="spring", model="fcn-stylize", mask=selection)
+        left, right = slice(None, photo.shape[1] // 2 - 2), slice(photo.shape[1] // 2 + 2, None)
+        assert np.abs(result.image[:, right].astype(int) - photo[:, right]).max() <= 1
+        assert np.abs(result.image[:, left].astype(int) - photo[:, left]).mean() > 3
+        with pytest.raises(BackendError, match="no adjustment map to replace") as refused:
+            client.adjust(photo, style="cold", model="fcn-stylize", mask=selection, mask_role="adjustment-map")
+        assert refused.value.code == "INVALID_ARGUMENT"
+        with pytest.raises(BackendError, match="has no style 'sepia'") as refused:
+            client.adjust(photo, style="sepia", model="fcn-stylize")
+        assert refused.value.code == "INVALID_ARGUMENT"
