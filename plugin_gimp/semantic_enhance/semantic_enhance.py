@@ -133,6 +133,11 @@ def _learn_args(procedure):
                                 None, RW)
     procedure.add_boolean_argument("replace", "_Replace a learnt style of this name",
                                    "Otherwise an existing style of the name is kept and the run refused", False, RW)
+    procedure.add_boolean_argument("position-terms", "_Position effects",
+                                   "Learn effects that depend on where a pixel is (vignettes, graduated tints); off: "
+                                   "a colour-only look", True, RW)
+    procedure.add_double_argument("regularisation", "_Smoothness", "How smooth the learnt look is kept: above 1 for "
+                                  "fewer or noisier pairs, below 1 for many clean pairs", 0.1, 10.0, 1.0, RW)
 
 
 # name -> (menu label, help, add-arguments); GIMP sorts the menu entries by label

@@ -66,6 +66,9 @@ def learnt(tmp_path_factory):
         {"id": "too_few", "file": HERE + "/photo.png", "procedure": P + "learn-style",
          "args": {"before-folder": HERE + "/before2", "after-folder": HERE + "/after2", "name": "few"}},
         {"id": "no_name", "file": HERE + "/photo.png", "procedure": P + "learn-style", "args": folders},
+        # the dialog's options reach the daemon: a colour-only look, kept smoother
+        {"id": "options", "file": HERE + "/photo.png", "procedure": P + "learn-style",
+         "args": dict(folders, name="colour-only", **{"position-terms": False, "regularisation": 2.0})},
     ]
     try:
         records = harness.run_cases(cases, harness.daemon_env(daemon.address, TOKEN))
@@ -100,6 +103,15 @@ def test_learn_style_from_folders_then_auto_adjust_with_it(learnt):
     assert np.abs(result.astype(int) - before.astype(int)).mean() > 3  # the look did something
 
 
+def test_learn_styles_options_reach_the_daemon(learnt):
+    _, styles, records = learnt
+    record = records["options"]
+    assert record["status"] == "success", record["message"]
+    assert record["report"]["daemon"]["options"] == {"position_terms": False, "regularisation": 2.0}
+    card = (styles / "colour-only.md").read_text()
+    assert "a colour-only look" in card
+
+
 def test_learn_style_from_the_open_images(learnt):
     _, styles, records = learnt
     record = records["open_images"]
@@ -116,5 +128,5 @@ def test_bad_learn_style_runs_say_why_and_write_nothing(learnt, case, words):
     record = records[case]
     assert record["status"] == "execution-error", record
     assert words in record["message"] and "Traceback" not in record["message"]
-    assert sorted(os.listdir(styles)) == ["from-open.md", "from-open.safetensors", "gimp-look.md",
-                                          "gimp-look.safetensors"]
+    assert sorted(os.listdir(styles)) == ["colour-only.md", "colour-only.safetensors", "from-open.md",
+                                          "from-open.safetensors", "gimp-look.md", "gimp-look.safetensors"]

@@ -512,8 +512,9 @@ def learn_style(config, interactive):
                 Gimp.progress_update(0.5 * (count + 1) / len(matched))
         settings = resolve(Gimp.directory())
         client = Client(settings)
-        reader = client.learn_style(rq.learn_style_setup(name, len(pairs), bool(config.get_property("replace"))),
-                                    pairs, on_progress=Progress("Learn Style"))
+        setup = rq.learn_style_setup(name, len(pairs), bool(config.get_property("replace")),
+                                     bool(config.get_property("position-terms")), config.get_property("regularisation"))
+        reader = client.learn_style(setup, pairs, on_progress=Progress("Learn Style"))
     finally:
         Gimp.progress_end()
     text = rq.learnt_style_text(reader.summary)

@@ -168,8 +168,10 @@ def style_choices(reply):
     return choices
 
 
-def learn_style_setup(name, pair_count, replace=False):
-    return schema.LearnStyleSetup(name=name, pair_count=pair_count, replace=replace)
+def learn_style_setup(name, pair_count, replace=False, position_terms=True, regularisation=1.0):
+    """LearnStyle's setup; the dialog's options as the daemon reads them (training/fcn_stylize/learn.py)."""
+    return schema.LearnStyleSetup(name=name, pair_count=pair_count, replace=replace, options={
+        "position_terms": "yes" if position_terms else "no", "regularisation": repr(float(regularisation))})
 
 
 def learnt_style_text(summary):
