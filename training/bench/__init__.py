@@ -12,6 +12,28 @@ def photo_at(megapixels):
     return cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
 
 
+def timed(stages, name, fn):
+    """``fn()``, its seconds added to ``stages[name]``; returns what it returned."""
+    import time
+
+    start = time.perf_counter()
+    result = fn()
+    stages[name] = stages.get(name, 0.0) + time.perf_counter() - start
+    return result
+
+
+def best_seconds(call, repeat=1):
+    """(the fastest of ``repeat`` runs of ``call()`` in seconds, the last run's result): a daemon round trip."""
+    import time
+
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
 def lab_seconds(image, repeat=1):
     """The reference every benchmark divides by: OpenCV's RGB -> Lab conversion of ``image`` (best of ``repeat``)."""
     import time

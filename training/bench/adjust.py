@@ -11,7 +11,6 @@ Targets (issue 4): <= 6 s end to end; application <= 5x the OpenCV conversion.
 
 import argparse
 import tempfile
-import time
 
 import numpy as np
 import torch
@@ -20,14 +19,7 @@ from backend.imaging import mixing, pixels, upsample
 from backend.spawn import spawn_daemon
 from backend.models import sa_adjust as sa
 from backend.models.base import View
-from training.bench import lab_seconds, photo_at
-
-
-def timed(stages, name, fn):
-    start = time.perf_counter()
-    result = fn()
-    stages[name] = stages.get(name, 0.0) + time.perf_counter() - start
-    return result
+from training.bench import best_seconds, lab_seconds, photo_at, timed
 
 
 def in_process(net, image):
@@ -78,12 +70,8 @@ def main(argv=None):
         try:
             client = daemon.client()
             client.adjust(image[:64, :64], style=args.style, model="sa-adjust")
-            remote = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                result = client.adjust(image, style=args.style, model="sa-adjust")
-                remote.append(time.perf_counter() - start)
-            remote_total = min(remote)
+            remote_total, result = best_seconds(lambda: client.adjust(image, style=args.style, model="sa-adjust"),
+                                                args.repeat)
         finally:
             daemon.stop()
     assert np.abs(result.image.astype(int) - local.astype(int)).max() <= 1

@@ -10,7 +10,6 @@ sRGB -> Lab conversion of the same 24-MP image (float32). Target (issue 18): eac
 
 import argparse
 import tempfile
-import time
 
 import numpy as np
 
@@ -28,7 +27,7 @@ def main(argv=None):
     from backend.models import View
     from backend.models.backbones.cache import DEFAULT_CACHE
     from backend.spawn import spawn_daemon
-    from training.bench import lab_seconds, photo_at
+    from training.bench import best_seconds, lab_seconds, photo_at, timed
 
     photo = photo_at(args.megapixels)
     height, width = photo.shape[:2]
@@ -44,21 +43,15 @@ def main(argv=None):
         request = models.Request(kind=task, style=method, image=deep)
         DEFAULT_CACHE.clear()
         times = {}
-
-        def timed(name, call):
-            begun = time.perf_counter()
-            value = call()
-            times[name] = time.perf_counter() - begun
-            return value
-
-        layer = timed("decode", lambda: pixels.decode(deep, request.transfer))
+        layer = timed(times, "decode", lambda: pixels.decode(deep, request.transfer))
         view = View(layer, "cpu")
-        timed("view (<= 512 px)", lambda: view.rgb)
-        timed("backbone", lambda: view.features)
-        params = timed("heads" if task == "enhance" else "heads + candidate scoring", lambda: model.predict(view, request))
-        outcome = timed("apply at full resolution", lambda: model.apply(layer, params, request))
+        timed(times, "view (<= 512 px)", lambda: view.rgb)
+        timed(times, "backbone", lambda: view.features)
+        params = timed(times, "heads" if task == "enhance" else "heads + candidate scoring",
+                       lambda: model.predict(view, request))
+        outcome = timed(times, "apply at full resolution", lambda: model.apply(layer, params, request))
         if outcome.result is not None:
-            timed("encode", lambda: pixels.encode(outcome.result, layer))
+            timed(times, "encode", lambda: pixels.encode(outcome.result, layer))
         name = method or task
         for stage, seconds in times.items():
             print("| %s | %s | %.2f | %.1f |" % (name, stage, seconds, seconds / reference))
@@ -73,9 +66,7 @@ def main(argv=None):
             for name, call in (("piecewise", lambda: client.enhance(deep, method="piecewise")),
                                ("deep-filter", lambda: client.enhance(deep, method="deep-filter")),
                                ("crop", lambda: client.crop(deep, count=5))):
-                begun = time.perf_counter()
-                call()
-                seconds = time.perf_counter() - begun
+                seconds, _ = best_seconds(call)
                 print("| %s | **over gRPC, end to end (upload, all stages, download)** | **%.2f** | %.1f |"
                       % (name, seconds, seconds / reference))
         finally:

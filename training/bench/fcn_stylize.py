@@ -10,7 +10,6 @@ the same run: one OpenCV RGB->Lab conversion of the same image (float32).
 
 import argparse
 import tempfile
-import time
 
 import numpy as np
 import torch
@@ -20,8 +19,7 @@ from backend.models import fcn_stylize as fcn
 from backend.models.backbones.cache import FeatureCache, backbone_features
 from backend.models.fcn_stylize import network
 from backend.spawn import spawn_daemon
-from training.bench import lab_seconds, photo_at
-from training.bench.adjust import timed
+from training.bench import best_seconds, lab_seconds, photo_at, timed
 
 
 def in_process(net, image):
@@ -62,16 +60,13 @@ def main(argv=None):
         try:
             client = daemon.client()
             client.adjust(image[:64, :64], style=args.style, model="fcn-stylize")
-            remote = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                result = client.adjust(image, style=args.style, model="fcn-stylize")
-                remote.append(time.perf_counter() - start)
+            remote, result = best_seconds(lambda: client.adjust(image, style=args.style, model="fcn-stylize"),
+                                          args.repeat)
         finally:
             daemon.stop()
     assert np.abs(result.image.astype(int) - local.astype(int)).max() <= 257  # one 8-bit code (thread order)
     application = stages["full-res application"]
-    rows = list(stages.items()) + [("end to end through the daemon", min(remote)),
+    rows = list(stages.items()) + [("end to end through the daemon", remote),
                                    ("reference: OpenCV RGB->Lab, float32", cv_float)]
     print("fcn-stylize %s, %dx%d (%.1f MP) 16-bit RGB, torch %s, %d threads" % (
         args.style, width, height, width * height / 1e6, torch.__version__, torch.get_num_threads()))
