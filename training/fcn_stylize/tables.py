@@ -27,12 +27,14 @@ def fcn_producer(net):
     return lambda image: model.render(image, model.predict_maps(net, image[None]), None).clamp(0, 1)
 
 
-def sa_adjust_producer(style):
+def sa_adjust_producers(styles):
+    """{local style: sa-adjust's shipped product path}, its networks loaded once for all of them."""
     from backend.models import sa_adjust
 
     sa = sa_adjust.SAAdjust()
     sa.load("cpu")
-    return lambda image: sa_adjust.adjust(sa.nets[style], image)[0].clamp(0, 1)
+    return {style: (lambda image, net=sa.nets[style]: sa_adjust.adjust(net, image)[0].clamp(0, 1))
+            for style in styles if style in sa.nets}
 
 
 def evaluate(split="test", styles=None, nets=None, with_sa_adjust=True, log=print):
@@ -42,11 +44,13 @@ def evaluate(split="test", styles=None, nets=None, with_sa_adjust=True, log=prin
     serves all five styles from one VGG pass a scale (as it would serve five requests on one layer)."""
     styles = tuple(styles or style_registry.STYLES)
     pairs = {style: {p.id: p for p in load_split(ensure_pairs(style, log=log), split)} for style in styles}
+    local = [style for style in styles if style_registry.get(style).local]
+    beside = sa_adjust_producers(local) if with_sa_adjust and local else {}
     producers = {}
     for style in styles:
         producers[style] = {"input": lambda image: image, "fcn": fcn_producer((nets or {}).get(style) or load_shipped(style))}
-        if with_sa_adjust and style_registry.get(style).local:
-            producers[style]["sa-adjust"] = sa_adjust_producer(style)
+        if style in beside:
+            producers[style]["sa-adjust"] = beside[style]
     per_photo = {style: {row: {} for row in producers[style]} for style in styles}
     started = time.time()
     for photo in sorted(pairs[styles[0]]):
@@ -77,27 +81,26 @@ def load_shipped(style):
 
 
 def format_tables(results, split):
+    """Table 1 (the local styles, sa-adjust beside the FCN) and Table 2 (the global ones), in markdown."""
+    def measured(r, row):
+        return "%.2f (%.2fx)" % (r[row], r[row] / r["input"]) if row in r else "-"
+
     lines = []
-    local = [s for s in results if style_registry.get(s).local]
-    glob = [s for s in results if not style_registry.get(s).local]
-    if local:
-        lines += ["Table 1: local styles, mean per-pixel CIELab L2 on the %s split (ratio to Input)" % split, "",
-                  "| style | photos | Input | ours (FCN) | sa-adjust | paper: Input / Zhu & Yu |", "|---|---|---|---|---|---|"]
-        for s in local:
+    for number, local, kind, rows in ((1, True, "local", ("fcn", "sa-adjust")), (2, False, "global", ("fcn",))):
+        chosen = [s for s in results if style_registry.get(s).local == local]
+        if not chosen:
+            continue
+        titles = ["ours (FCN)", "sa-adjust"][:len(rows)]
+        lines += ["Table %d: %s styles, mean per-pixel CIELab L2 on the %s split (ratio to Input)" % (number, kind, split),
+                  "", "| style | photos | Input | %s | paper: Input / Zhu & Yu |" % " | ".join(titles),
+                  "|---|---|---|" + "---|" * (len(rows) + 1)]
+        for s in chosen:
             r = results[s]
-            lines.append("| %s%s | %d | %.2f | %.2f (%.2fx) | %s | %.2f / %.2f |" % (
-                s, " (with the brush)" if style_registry.get(s).brush else "", r["photos"], r["input"], r["fcn"],
-                r["fcn"] / r["input"], "%.2f (%.2fx)" % (r["sa-adjust"], r["sa-adjust"] / r["input"])
-                if "sa-adjust" in r else "-", *PAPER[s]))
+            name = s + (" (with the brush)" if style_registry.get(s).brush else "")
+            lines.append("| %s | %d | %.2f | %s | %.2f / %.2f |" % (
+                name, r["photos"], r["input"], " | ".join(measured(r, row) for row in rows), *PAPER[s]))
         lines.append("")
-    if glob:
-        lines += ["Table 2: global styles, mean per-pixel CIELab L2 on the %s split (ratio to Input)" % split, "",
-                  "| style | photos | Input | ours (FCN) | paper: Input / Zhu & Yu |", "|---|---|---|---|---|"]
-        for s in glob:
-            r = results[s]
-            lines.append("| %s | %d | %.2f | %.2f (%.2fx) | %.2f / %.2f |" % (
-                s, r["photos"], r["input"], r["fcn"], r["fcn"] / r["input"], *PAPER[s]))
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n")
 
 
 def save(results, path):
