@@ -109,10 +109,14 @@ class Model:
 
         return all(weights.entry(name) is not None for name in self.weights)
 
+    def not_installed(self):
+        """The sentence ModelNotInstalled says when ``installed()`` is false."""
+        return ("model '%s' is not installed in this daemon: its weights (%s) are not in backend/weights yet"
+                % (self.id, ", ".join(self.weights) or "none"))
+
     def ensure_loaded(self, device):
         if not self.installed():
-            raise ModelNotInstalled("model '%s' is not installed in this daemon: its weights (%s) are not in "
-                                    "backend/weights yet" % (self.id, ", ".join(self.weights) or "none"))
+            raise ModelNotInstalled(self.not_installed())
         with self._lock:
             if self._loaded_on != device:
                 self.load(device)

