@@ -34,16 +34,34 @@ def _random_net(seed=0, **config):
 def test_sampled_and_dense_paths_give_the_same_transforms():
     """Training samples the reduced context and projects it; the daemon projects at the maps' resolution and
     samples that: interpolation commutes with the linear projection, so both give the same matrices."""
-    for extra in ({}, {"image_context": True, "pools": [0.25, 0.5]}):
+    for extra in ({}, {"image_context": True, "pools": [0.25, 0.5]}, {"colour_context": True}):
         net = _random_net(**extra)
         maps = [torch.randn(1, 512, 6, 8), torch.randn(1, 512, 12, 16)]
+        view = torch.rand(1, 3, 96, 128) * torch.tensor([1.0, 0.4, 0.4]).view(1, 3, 1, 1) - torch.tensor([0.0, 0.2, 0.2]).view(1, 3, 1, 1)
         positions = torch.rand(1, 50, 2) * 2 - 1
-        lab = torch.rand(1, 50, 3) * torch.tensor([1.0, 0.4, 0.4]) - torch.tensor([0.0, 0.2, 0.2])
-        dense = net.matrices_at(net.projected(maps), lab, positions)
+        lab = network.sample_maps(view, positions)
+        dense = net.matrices_at(net.projected(maps, lab=view), lab, positions)
         reduced = net.reduced(maps)
-        sampled = net.matrices_from_sampled([network.sample_maps(r, positions) for r in reduced], lab, reduced)
+        colour = network.sample_maps(network.colour_context(view), positions) if net.colour is not None else None
+        sampled = net.matrices_from_sampled([network.sample_maps(r, positions) for r in reduced], lab, reduced, colour)
         assert torch.allclose(dense, sampled, atol=1e-5)
         assert (dense - network.identity_matrix()).abs().max() > 1e-3
+
+
+def test_colour_context_says_where_a_pixel_is_and_what_surrounds_it():
+    """Position is read back where it is sampled (x, y linear, so bilinear sampling is exact inside the
+    border cells); a uniform photo's neighbourhoods are its colour; the last six channels are the photo's
+    mean and std Lab."""
+    view = torch.full((1, 3, 64, 96), 0.5)
+    view[:, :, 10:20, 30:50] = 0.2
+    context = network.colour_context(view)
+    assert context.shape == (1, network.COLOUR_CHANNELS, 16, 24)
+    positions = torch.rand(1, 40, 2) * 1.6 - 0.8
+    at = network.sample_maps(context, positions)
+    assert torch.allclose(at[0, :, :2], positions[0], atol=1e-5)
+    assert torch.allclose(context[0, -6:-3, 0, 0], view.mean((2, 3))[0]) and torch.allclose(context[0, -3:, 0, 0], view.std((2, 3))[0])
+    uniform = network.colour_context(torch.full((1, 3, 64, 96), 0.3))
+    assert torch.allclose(uniform[:, 3:3 + 3 * len(network.COLOUR_POOLS)], torch.tensor(0.3), atol=1e-6)
 
 
 def test_an_untrained_network_leaves_the_photo_alone(photo):

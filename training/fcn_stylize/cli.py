@@ -32,6 +32,9 @@ def register_train(models):
     p.add_argument("--region-context", action="store_true",
                    help="with --style: also the context averaged over a quarter and half of the photo and over all of "
                         "it (chosen on val for the subject-driven styles, foreground-pop-out and watercolor)")
+    p.add_argument("--colour-context", action="store_true",
+                   help="with --style: also where each pixel is, the colours around it and in the photo, and two "
+                        "classical saliency maps (chosen on val for the subject-driven styles)")
     p.add_argument("--out", default=None, help="with --style: weights folder (default backend/weights)")
     p.add_argument("--replace", action="store_true", help="replace a learnt style of the same name")
     p.add_argument("--no-position-terms", action="store_true", help="learn a colour-only look (no vignettes, "

@@ -131,6 +131,7 @@ def train(style, train_samples, steps=STEPS, learning_rate=LEARNING_RATE, seed=0
     net.components.copy_(components)
     with torch.no_grad():
         reduced = [net.reduced(s.maps) for s in train_samples]
+        colour = [network.colour_context(s.lab_in[None], net.saliency) if net.colour is not None else None for s in train_samples]
     optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     started, running = time.time(), None
@@ -143,7 +144,8 @@ def train(style, train_samples, steps=STEPS, learning_rate=LEARNING_RATE, seed=0
             positions, lab_at, goal = pixel_batch(sample, PIXELS, generator)
             with torch.no_grad():
                 sampled = [network.sample_maps(r, positions) for r in reduced[i]]
-            matrices = net.matrices_from_sampled(sampled, lab_at, reduced[i])
+                colour_at = network.sample_maps(colour[i], positions) if colour[i] is not None else None
+            matrices = net.matrices_from_sampled(sampled, lab_at, reduced[i], colour_at)
             loss = ((net.transform(matrices, lab_at) - goal) ** 2).sum(-1).mean() / BATCH
             loss.backward()
             total += loss.item()
@@ -224,13 +226,16 @@ def run_train_builtin(args, log=print):
     for style in chosen:
         train_samples = samples(style, "train", augmentations=4, log=log)
         config = {"pools": list(POOLS), "image_context": True} if args.region_context else {}
+        if args.colour_context:
+            config.update(colour_context=True, saliency=True)
         net, summary = train(style, train_samples, steps=steps, learning_rate=lr, seed=args.seed, config=config, log=log)
         del train_samples
         val = tables.evaluate("val", styles=(style,), nets={style: net}, with_sa_adjust=False, log=None)[style]
         metrics = {"val_photos": val["photos"], "val_input_lab": round(val["input"], 3),
                    "val_lab": round(val["fcn"], 3), "val_ratio": round(val["fcn"] / val["input"], 4)}
-        command = "semantic-enhance train fcn-stylize --style %s --steps %d --lr %g --seed %d%s" % (
-            style, steps, lr, args.seed, " --region-context" if args.region_context else "")
+        command = "semantic-enhance train fcn-stylize --style %s --steps %d --lr %g --seed %d%s%s" % (
+            style, steps, lr, args.seed, " --region-context" if args.region_context else "",
+            " --colour-context" if args.colour_context else "")
         path = save(net, summary, style, args.out, record=True, command=command, metrics=metrics)
         log("%s: val Lab %.2f (input %.2f, %.3fx) in %.0f s of training; wrote %s"
             % (style, val["fcn"], val["input"], metrics["val_ratio"], summary["seconds"], path))

@@ -80,6 +80,47 @@ def box_average(maps, fraction):
     return F.avg_pool2d(padded, (2 * radius_y + 1, 2 * radius_x + 1), stride=1)
 
 
+COLOUR_POOLS = (0.1, 0.3)   # --colour-context: the neighbourhood's Lab averaged over these fractions of the photo
+COLOUR_CHANNELS = 3 + 3 * len(COLOUR_POOLS) + 6
+SALIENCY_CHANNELS = 2
+
+
+def spectral_residual(grey, size=64):
+    """Hou & Zhang 2007 on a (1, 1, h, w) grey copy: log amplitude spectrum minus its 3x3 average, back to
+    space, squared, blurred; normalised to [0, 1] -> (1, 1, h, w)."""
+    small = F.interpolate(grey, size=(size, size), mode="area")
+    spectrum = torch.fft.fft2(small)
+    amplitude = torch.log(spectrum.abs() + 1e-8)
+    residual = amplitude - F.avg_pool2d(F.pad(amplitude, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+    saliency = torch.fft.ifft2(torch.exp(torch.complex(residual, torch.angle(spectrum)))).abs() ** 2
+    kernel = torch.exp(-torch.arange(-7, 8, dtype=grey.dtype) ** 2 / (2 * 2.5 ** 2))
+    kernel = (kernel / kernel.sum()).to(grey.device)
+    saliency = F.conv2d(F.pad(saliency, (7, 7, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    saliency = F.conv2d(F.pad(saliency, (0, 0, 7, 7), mode="reflect"), kernel.view(1, 1, -1, 1))
+    saliency = F.interpolate(saliency, size=grey.shape[-2:], mode="bilinear", align_corners=False)
+    low, high = saliency.amin(), saliency.amax()
+    return (saliency - low) / (high - low).clamp_min(1e-8)
+
+
+def colour_context(lab, saliency=False):
+    """Lab/100 (1, 3, h, w) -> (1, COLOUR_CHANNELS, h/4, w/4) maps of where a pixel is and what colours
+    surround it: position (x, y in [-1, 1], x² + y²), the Lab averaged over boxes of ``COLOUR_POOLS`` of the
+    photo, and the photo's mean and std Lab (constant maps). A subject is told apart by exactly these (a
+    colour unlike its surroundings and the photo's average, nearer the centre: Achanta's saliency and a
+    centre prior), which the frozen edge-trained VGG conv5 does not encode (fixed maths, no parameters)."""
+    small = F.avg_pool2d(lab, 4, ceil_mode=True) if min(lab.shape[-2:]) >= 16 else lab
+    _, _, h, w = small.shape
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=lab.device).view(1, 1, h, 1).expand(1, 1, h, w)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=lab.device).view(1, 1, 1, w).expand(1, 1, h, w)
+    pooled = [box_average(small, fraction) for fraction in COLOUR_POOLS]
+    stats = torch.cat([lab.mean((2, 3)), lab.std((2, 3))], dim=1)[:, :, None, None].expand(1, 6, h, w)
+    extra = []
+    if saliency:  # classical saliency: Achanta's distance to the photo's mean Lab, Hou & Zhang's spectral residual
+        distance = torch.linalg.vector_norm(small - lab.mean((2, 3), keepdim=True), dim=1, keepdim=True)
+        extra = [distance / distance.amax().clamp_min(1e-6), spectral_residual(small[:, :1])]
+    return torch.cat([xs, ys, xs * xs + ys * ys] + pooled + [stats] + extra, dim=1)
+
+
 def edge_aware(coefficients, rgb, radius=EDGE_RADIUS, eps=EDGE_EPS):
     """(1, 30, h, w) maps -> the same, each channel locally an affine function of the view's colours
     (a guided filter): transforms change where the photo's colours change, not in between."""
@@ -111,6 +152,10 @@ class FCNStylizer(nn.Module):
         self.context = nn.ModuleList(nn.Conv2d(rank * (1 + len(self.pools)), first, 1, bias=False)
                                      for _ in range(scales))
         self.pixel = nn.Linear(3, first)
+        # optional colour context (position, neighbourhood and photo Lab: ``colour_context``)
+        self.saliency = bool(config.get("saliency"))
+        self.colour = nn.Conv2d(COLOUR_CHANNELS + SALIENCY_CHANNELS * self.saliency, first, 1, bias=False) \
+            if config.get("colour_context") else None
         self.hidden = nn.Linear(first, second)
         # optional image-level context: each scale's reduced map pooled (mean, std) over the whole photo
         self.image = nn.Linear(2 * rank * scales, first) if config.get("image_context") else None
@@ -128,13 +173,16 @@ class FCNStylizer(nn.Module):
             out.append(torch.cat([r] + pooled, dim=1) if pooled else r)
         return out
 
-    def projected(self, maps, reduced=None):
+    def projected(self, maps, reduced=None, lab=None):
         """Context maps (or their ``reduced`` components) -> contributions to the first layer, at the maps'
-        own resolution (the image-level term, if any, as a 1x1 map: the same at every pixel)."""
+        own resolution (the image-level term, if any, as a 1x1 map: the same at every pixel); ``lab``: the
+        view's Lab/100 (1, 3, h, w), for the colour context."""
         reduced = reduced if reduced is not None else self.reduced(maps)
         terms = [conv(r) for conv, r in zip(self.context, reduced)]
         if self.image is not None:
             terms.append(self.image_term(reduced)[:, :, None, None])
+        if self.colour is not None:
+            terms.append(self.colour(colour_context(lab, self.saliency)))
         return terms
 
     def image_term(self, reduced):
@@ -151,11 +199,14 @@ class FCNStylizer(nn.Module):
             hidden = hidden + sample_maps(level, positions)
         return self.head(hidden, lab_at)
 
-    def matrices_from_sampled(self, sampled, lab_at, reduced=None):
+    def matrices_from_sampled(self, sampled, lab_at, reduced=None, colour=None):
         """The same from the reduced context already sampled at the pixels [(N, P, rank)] (training: the
         interpolation commutes with the linear projection, and sampling fixed maps needs no gradient);
-        ``reduced``: the whole maps, for the image-level term."""
+        ``reduced``: the whole maps, for the image-level term; ``colour``: the colour context sampled at
+        the pixels (N, P, COLOUR_CHANNELS)."""
         hidden = self.pixel(lab_at)
+        if self.colour is not None:
+            hidden = hidden + F.linear(colour, self.colour.weight[:, :, 0, 0])
         if self.image is not None:
             hidden = hidden + self.image_term(reduced).unsqueeze(1)
         for conv, features in zip(self.context, sampled):
@@ -175,10 +226,11 @@ class FCNStylizer(nn.Module):
     def coefficient_maps(self, maps, rgb, chunk=65536):
         """The dense 3x10 maps (1, 30, h, w) on the grid of the view ``rgb`` (1, 3, h, w)."""
         _, _, h, w = rgb.shape
-        lab_at = network_lab(rgb).flatten(2).transpose(1, 2)
+        lab = network_lab(rgb)
+        lab_at = lab.flatten(2).transpose(1, 2)
         positions = pixel_grid(h, w, rgb.device)
         with torch.no_grad():
-            projected = self.projected(maps)
+            projected = self.projected(maps, lab=lab)
             pieces = [self.matrices_at(projected, lab_at[:, s:s + chunk], positions[:, s:s + chunk])
                       for s in range(0, h * w, chunk)]
         return torch.cat(pieces, dim=1)[0].reshape(h, w, 30).permute(2, 0, 1).unsqueeze(0).contiguous()
