@@ -19,12 +19,13 @@ Nothing full-size is ever allocated besides the output, and cancellation is chec
     True
 """
 
+import threading
 from dataclasses import dataclass
 
 import cv2
 import torch
 
-from . import color, mixing, upsample
+from . import color, mixing, threads, upsample
 
 TERMS = {"affine-rgb": 4, "quadratic-lab": 10}
 LAB_SCALE = 100.0
@@ -191,7 +192,7 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
     return out
 
 
-def _apply_one_affine(low, image, amount, out, on_progress, share=1, chunk=48):
+def _apply_one_affine(low, image, amount, out, on_progress, share=1, chunk=24):
     """One affine-rgb preset's maps ``low`` (12, h, w) applied to ``image`` (3, H, W) into ``out``: the fast
     path of ``apply_colour_transforms`` (a learnt look or an enhancer's curves carried by
     ``carry_pointwise``, sa-adjust with one preset or its presets mixed at low resolution).
@@ -219,10 +220,17 @@ def _apply_one_affine(low, image, amount, out, on_progress, share=1, chunk=48):
         groups.append((lo, first, first + count))
         first += count
     weights = wy[0].view(1, -1, 1)
-    for chunk_start in range(0, len(groups), chunk):
-        part = groups[chunk_start:chunk_start + chunk]
-        top, bottom = part[0][0], min(h, part[-1][0] + 2)
-        wide = torch.empty(12, bottom - top, width)
+    chunks = [groups[i:i + chunk] for i in range(0, len(groups), chunk)]
+    spans = [(part[0][0], min(h, part[-1][0] + 2)) for part in chunks]  # the low rows each chunk reads
+    local = threading.local()  # each thread's buffers, made once (a fresh 14 MB block is faulted in every time)
+
+    def carry(index):
+        part = chunks[index]
+        if not hasattr(local, "wide"):
+            local.wide = torch.empty(12, max(bottom - top for top, bottom in spans), width)
+            local.slices = torch.empty(12, max(end - first for _, first, end in groups), width)
+        top, bottom = spans[index]
+        wide = local.wide[:, :bottom - top]
         target = wide.numpy()
         for plane in range(12):
             cv2.resize(planes[plane, top:bottom], (width, bottom - top), dst=target[plane], interpolation=cv2.INTER_LINEAR)
@@ -230,7 +238,8 @@ def _apply_one_affine(low, image, amount, out, on_progress, share=1, chunk=48):
             hi = int(y_hi[first])
             sliced = wide[:, lo - top:lo - top + 1]
             if hi != lo:  # (runs past the last low row's centre have weight 0: the row itself, for all)
-                sliced = torch.lerp(sliced, wide[:, hi - top:hi - top + 1], weights[:, first:end])
+                sliced = torch.lerp(sliced, wide[:, hi - top:hi - top + 1], weights[:, first:end],
+                                    out=local.slices[:, :end - first])
             maps = sliced.view(3, 4, -1, 1, width)                            # a slice a run, or one for all
             for a, b in ((first, min(end, whole)), (max(first, whole), end)):  # whole runs, then a short last one
                 if b <= a:
@@ -245,8 +254,8 @@ def _apply_one_affine(low, image, amount, out, on_progress, share=1, chunk=48):
                 mixed.addcmul_(coefficients[:, 1], band[1]).addcmul_(coefficients[:, 2], band[2])
                 if amount is not None:
                     torch.lerp(band, mixed, amount[:, rows].view(-1, b - a, size, width), out=result)
-        if on_progress:
-            on_progress(min(height, part[-1][2] * share) / height)
+
+    threads.run(carry, len(chunks), on_progress and (lambda index: on_progress(min(height, chunks[index][-1][2] * share) / height)))
     return out
 
 
