@@ -19,9 +19,11 @@ import torch
 
 _pool = None
 _lock = threading.Lock()
+_inside = threading.local()  # set in the pool's threads: a job that runs bands itself runs them in order
 
 
 def _one_torch_thread(started):
+    _inside.pool = True
     torch.get_num_threads()   # torch sets a thread's OpenMP count once, lazily: let it happen now ...
     torch.set_num_threads(1)  # ... then this thread's own count is 1 (the process-wide default too, until restored)
     started.wait()
@@ -50,7 +52,7 @@ def run(job, count, on_done=None, parallel=True):
     """``job(i)`` for i in range(count), spread over torch's number of threads (in order on one, or without
     ``parallel``: work on a GPU is queued by one thread). The jobs must write disjoint outputs. ``on_done(i)`` is called here, in order, after job i; if it raises (a cancel),
     the jobs not yet started are dropped and the running ones finish before it propagates."""
-    pool = _workers() if parallel else None
+    pool = _workers() if parallel and not getattr(_inside, "pool", False) else None
     if pool is None:
         for i in range(count):
             job(i)

@@ -198,11 +198,12 @@ def _apply_one_affine(low, image, amount, out, on_progress, share=1, chunk=24):
     ``carry_pointwise``, sa-adjust with one preset or its presets mixed at low resolution).
 
     Bilinear slicing is separable, so the maps are widened to the full width only at their own rows
-    (OpenCV's resize, ``chunk`` low rows at a time: exact, since those rows keep their places). A run of
+    (OpenCV's resize, ``chunk`` low rows at a time, the chunks side by side on ``threads.run``'s threads:
+    exact, since those rows keep their places). A run of
     ``share`` full-size rows then gets one slice of the maps, lerped between the two low rows around the
     run's centre, applied to all its rows: nothing with 12 values a pixel is made. ``share`` 1 is exactly
-    the bilinear slicing; 2 (``carry_pointwise``: smooth maps, ~6 full rows a map row at 24 MP) reads the
-    maps half a row from each row's own place (1/12 of a map row's change at 24 MP) for 6 instead of 12
+    the bilinear slicing; 2 (``carry_pointwise``: smooth maps, 8 full rows a map row at 24 MP) reads the
+    maps half a row from each row's own place (1/16 of a map row's change at 24 MP) for 6 instead of 12
     slicing values a pixel. Strength is folded into the maps (affine too), a selection blends in the same
     group. ``on_progress`` after each chunk."""
     height, width = image.shape[1:]
@@ -292,7 +293,7 @@ def carry_pointwise(image, function, mix=None, on_progress=None, exact_pixels=EX
         return (mix or mixing.Mix()).blend(image, result)
     low = fit_copy(image)
     coefficients = upsample.fit_local_affine(low, function(low[0]).unsqueeze(0), FIT_RADIUS, FIT_EPS)
-    # the fitted maps are smooth (box means of box means) and ~6 full rows a map row at 24 MP: rows in twos
+    # the fitted maps are smooth (box means of box means) and 8 full rows a map row at 24 MP: rows in twos
     share = 2 if height >= 4 * coefficients.shape[-2] else 1
     return apply_colour_transforms(image, ColourTransformMaps(coefficients), mix, on_progress=on_progress,
                                    share_rows=share)
