@@ -263,3 +263,17 @@ def test_big_layers_go_through_local_affine_maps_close_to_the_exact_look():
     exact = looks.apply_look(planes, look).clamp(0, 1).permute(1, 2, 0).numpy()
     fast = looks.render(planes, look, exact_pixels=0).clamp(0, 1).permute(1, 2, 0).numpy()
     assert learn.lab_distance(fast, exact) < 1.0 < learn.lab_distance(rgb, exact)
+
+
+def test_a_16_bit_gradient_keeps_its_levels_through_the_local_affine_maps():
+    """Above 4 MP the maps are applied to the layer's own float pixels: a smooth 16-bit ramp keeps thousands of
+    levels (nothing is rounded to 8 bits on the way) and stays within a fraction of an 8-bit step of the exact look."""
+    look = looks.Look.identity()
+    look.lut[0] += 0.04                                   # a little lighter
+    look.quadratic[8, 2] = -0.1                           # b * 0.9: a little less yellow-blue
+    ramp = torch.linspace(0.2, 0.3, 1800).view(1, 1, -1).expand(3, 1200, -1).contiguous()
+    ramp[2] *= 0.8
+    fast = looks.render(ramp, look, exact_pixels=0)
+    exact = looks.apply_look(ramp, look)
+    levels = torch.unique((fast[0, 600].clamp(0, 1) * 65535).round()).numel()
+    assert levels > 1500 and (fast - exact).abs().max() < 0.5 / 255

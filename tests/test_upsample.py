@@ -92,3 +92,30 @@ def test_full_resolution_application_matches_resizing_the_maps_to_full_resolutio
             else:
                 expected = reference_affine(image, coeffs, None, full)
             assert (out - expected).abs().max() < tolerance
+
+
+def test_rows_in_twos_read_the_maps_at_their_centre_and_stay_near_exact_slicing_of_smooth_maps():
+    """``share_rows`` 2 (carry_pointwise's fitted maps): each run of two rows gets the maps' bilinear slice at
+    the run's centre (the maps resized to half the height, each row doubled); a selection blends as usual."""
+    torch.manual_seed(4)
+    for height, width in [(64, 45), (63, 45)]:  # an even and an odd height (a last run of one row)
+        image = torch.rand(3, height, width)
+        coeffs = torch.rand(1, 12, 8, 6) * 2 - 0.5
+        got = apply_colour_transforms(image, ColourTransformMaps(coeffs), share_rows=2)
+        runs = -(-height // 2)
+        halves = F.interpolate(coeffs.double(), size=(runs, width), mode="bilinear", align_corners=False)
+        a = halves.repeat_interleave(2, dim=2)[0, :, :height].view(3, 4, height, width)
+        expected = (a[:, :3] * image.double().unsqueeze(0)).sum(1) + a[:, 3]
+        assert (got - expected).abs().max() < 5e-5
+        selection = torch.rand(1, height, width)
+        mixed = apply_colour_transforms(image, ColourTransformMaps(coeffs), Mix(strength=0.5, selection=selection),
+                                        share_rows=2)
+        assert (mixed - torch.lerp(image, got, 0.5 * selection)).abs().max() < 5e-5
+    # each row reads the maps half a row from its own place: off by at most half a row's change of the maps
+    # times |r| + |g| + |b| + 1
+    image = torch.rand(3, 96, 64)
+    coeffs = torch.rand(1, 12, 12, 8) * 2 - 0.5
+    full = F.interpolate(coeffs.double(), size=(96, 64), mode="bilinear", align_corners=False)
+    bound = 0.5 * (full[:, :, 1:] - full[:, :, :-1]).abs().max() * 4
+    error = (apply_colour_transforms(image, ColourTransformMaps(coeffs), share_rows=2) - reference_affine(image, coeffs)).abs()
+    assert 0 < error.max() <= bound

@@ -251,5 +251,6 @@ def render(image, look, mix=None, on_progress=None, exact_pixels=EXACT_PIXELS):
     height, width = image.shape[1:]
     if height * width <= exact_pixels:
         return apply_look(image, look, mix, on_progress=on_progress)
-    return transforms.carry_pointwise(image, lambda rgb: apply_look(rgb, look), mix, on_progress=on_progress,
-                                      exact_pixels=0)
+    # the copy in one band a thread: its bands are small, and each one rebuilds the position terms' atlases
+    return transforms.carry_pointwise(image, lambda rgb: apply_look(rgb, look, rows=-(-rgb.shape[1] // torch.get_num_threads())),
+                                      mix, on_progress=on_progress, exact_pixels=0)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import upsample
+from . import threads, upsample
 
 EDGE_RADIUS = 16
 EDGE_EPS = 1e-3
@@ -56,11 +56,15 @@ class Mix:
 def banded(image, band_result, mix=None, rows=128, out=None, on_progress=None):
     """A pointwise edit of a full-resolution planar image (3, H, W), a band of rows at a time, blended with
     the original by ``mix`` (strength and selection): ``band_result(band, start, stop)`` gives the edited
-    band. ``on_progress(fraction)`` is called after each band; it may raise to cancel."""
+    band. The bands are spread over torch's threads (``threads.run``: it must only read what it shares).
+    ``on_progress(fraction)`` is called after each band; it may raise to cancel."""
     amount = (mix or Mix()).amount()
     height = image.shape[1]
     out = torch.empty_like(image) if out is None else out
-    for start in range(0, height, rows):
+    starts = range(0, height, rows)
+
+    def edit(index):
+        start = starts[index]
         stop = min(height, start + rows)
         band = image[:, start:stop]
         result = band_result(band, start, stop)
@@ -69,8 +73,9 @@ def banded(image, band_result, mix=None, rows=128, out=None, on_progress=None):
         else:
             share = amount if isinstance(amount, float) else amount[:, start:stop]
             torch.lerp(band, result, share, out=out[:, start:stop])
-        if on_progress:
-            on_progress(stop / height)
+
+    threads.run(edit, len(starts), on_progress and (lambda index: on_progress(min(height, starts[index] + rows) / height)),
+                parallel=image.device.type == "cpu")
     return out
 
 

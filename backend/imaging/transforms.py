@@ -19,12 +19,13 @@ Nothing full-size is ever allocated besides the output, and cancellation is chec
     True
 """
 
+import threading
 from dataclasses import dataclass
 
 import cv2
 import torch
 
-from . import color, mixing, upsample
+from . import color, mixing, threads, upsample
 
 TERMS = {"affine-rgb": 4, "quadratic-lab": 10}
 LAB_SCALE = 100.0
@@ -135,13 +136,14 @@ def _premixed(low, k, per_preset, image, rows=16):
     return out.transpose(0, 1)
 
 
-def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progress=None):
+def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progress=None, share_rows=1):
     """Apply ``maps`` (ColourTransformMaps) to a full-resolution planar sRGB image (3, H, W) -> (3, H, W).
 
     With K > 1 presets, the weights come from ``mix.user_map`` (K, H, W) when given, else from the
     predicted adjustment map (edge-aware, or bilinear with ``edge_radius`` 0). ``mix`` (mixing.Mix) then
     blends the transformed pixels with the original by strength and selection. ``on_progress(fraction)``
-    is called every 32 bands; it may raise to cancel.
+    is called every 32 bands; it may raise to cancel. ``share_rows`` 2: runs of two rows share one slice of
+    one affine preset's maps (``_apply_one_affine``; for smooth maps at a large upscale, ``carry_pointwise``).
     """
     mix = mix or mixing.Mix()
     height, width = image.shape[1:]
@@ -169,7 +171,7 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
     out = torch.empty_like(image) if out is None else out
     if (k == 1 and maps.basis == "affine-rgb" and image.dtype == torch.float32 and image.device.type == "cpu"
             and low.device.type == "cpu"):
-        return _apply_one_affine(low, image, amount, out, on_progress)
+        return _apply_one_affine(low, image, amount, out, on_progress, share=share_rows)
     index = upsample.grid_index(height, width, low)
     rows = max(8, rows * per_preset // low.shape[0])  # many channels: fewer rows, the band stays in cache
     for start in range(0, height, rows):
@@ -190,18 +192,20 @@ def apply_colour_transforms(image, maps, mix=None, rows=32, out=None, on_progres
     return out
 
 
-def _apply_one_affine(low, image, amount, out, on_progress, chunk=48):
+def _apply_one_affine(low, image, amount, out, on_progress, share=1, chunk=24):
     """One affine-rgb preset's maps ``low`` (12, h, w) applied to ``image`` (3, H, W) into ``out``: the fast
     path of ``apply_colour_transforms`` (a learnt look or an enhancer's curves carried by
     ``carry_pointwise``, sa-adjust with one preset or its presets mixed at low resolution).
 
-    Bilinear slicing is separable, and the maps are affine in the colour, so instead of resizing 12
-    coefficient maps to full size and applying them, the maps are widened to the full width only at their
-    own rows (OpenCV's resize, ``chunk`` low rows at a time: exact, since those rows keep their places), and
-    the full-size rows that lie between two low rows (~6 at 24 MP) are done together: both rows' affine maps
-    applied to those pixels, then lerped by the rows' vertical weights (the same sum as lerping the
-    coefficients first). Nothing with 12 values a pixel is ever made, strength is folded into the maps
-    (affine too), a selection blends in the same group. ``on_progress`` after each chunk."""
+    Bilinear slicing is separable, so the maps are widened to the full width only at their own rows
+    (OpenCV's resize, ``chunk`` low rows at a time, the chunks side by side on ``threads.run``'s threads:
+    exact, since those rows keep their places). A run of
+    ``share`` full-size rows then gets one slice of the maps, lerped between the two low rows around the
+    run's centre, applied to all its rows: nothing with 12 values a pixel is made. ``share`` 1 is exactly
+    the bilinear slicing; 2 (``carry_pointwise``: smooth maps, 8 full rows a map row at 24 MP) reads the
+    maps half a row from each row's own place (1/16 of a map row's change at 24 MP) for 6 instead of 12
+    slicing values a pixel. Strength is folded into the maps (affine too), a selection blends in the same
+    group. ``on_progress`` after each chunk."""
     height, width = image.shape[1:]
     h, w = low.shape[-2:]
     low = low.to(torch.float32)
@@ -209,51 +213,73 @@ def _apply_one_affine(low, image, amount, out, on_progress, chunk=48):
         low = low * amount + identity_coefficients((h, w))[0] * (1.0 - amount)
         amount = None
     planes = low.contiguous().numpy()
-    y_lo, y_hi, wy = upsample.source_index(height, h, "cpu")
+    runs, whole = -(-height // share), height // share   # (the last run may be shorter)
+    y_lo, y_hi, wy = upsample.source_index(runs, h, "cpu")  # at the runs' centres: (2k + 1) h / H - 1/2 for 2
     starts, counts = torch.unique_consecutive(y_lo, return_counts=True)
-    groups, first = [], 0
+    groups, first = [], 0  # (low row, first run, end run): the runs between two low rows
     for lo, count in zip(starts.tolist(), counts.tolist()):
         groups.append((lo, first, first + count))
         first += count
-    weights = wy[0]
-    tallest = max(stop - start for _, start, stop in groups)
-    scratch = torch.empty(3, 2, tallest, width)  # reused by every group: no allocation per group
-    for chunk_start in range(0, len(groups), chunk):
-        part = groups[chunk_start:chunk_start + chunk]
-        top, bottom = part[0][0], min(h, part[-1][0] + 2)
-        wide = torch.empty(12, bottom - top, width)
+    weights = wy[0].view(1, -1, 1)
+    chunks = [groups[i:i + chunk] for i in range(0, len(groups), chunk)]
+    spans = [(part[0][0], min(h, part[-1][0] + 2)) for part in chunks]  # the low rows each chunk reads
+    local = threading.local()  # each thread's buffers, made once (a fresh 14 MB block is faulted in every time)
+
+    def carry(index):
+        part = chunks[index]
+        if not hasattr(local, "wide"):
+            local.wide = torch.empty(12, max(bottom - top for top, bottom in spans), width)
+            local.slices = torch.empty(12, max(end - first for _, first, end in groups), width)
+        top, bottom = spans[index]
+        wide = local.wide[:, :bottom - top]
         target = wide.numpy()
         for plane in range(12):
             cv2.resize(planes[plane, top:bottom], (width, bottom - top), dst=target[plane], interpolation=cv2.INTER_LINEAR)
-        wide = wide.view(3, 4, bottom - top, 1, width)
-        for lo, start, stop in part:
-            hi = int(y_hi[start])
-            maps = wide[:, :, lo - top:hi - top + 1]                       # (3, 4, 1 or 2, 1, W)
-            band = image[:, start:stop]
-            both = scratch[:, :maps.shape[2], :stop - start]                # (3, 1 or 2, N, W)
-            torch.addcmul(maps[:, 3], maps[:, 0], band[0], out=both)
-            both.addcmul_(maps[:, 1], band[1]).addcmul_(maps[:, 2], band[2])
-            result = out[:, start:stop]
-            if hi == lo:  # the last rows (their weight is 0)
-                mixed = result.copy_(both[:, 0]) if amount is None else both[:, 0]
-            else:
-                mixed = torch.lerp(both[:, 0], both[:, 1], weights[start:stop].view(1, -1, 1),
-                                   out=result if amount is None else None)
-            if amount is not None:
-                torch.lerp(band, mixed, amount[:, start:stop], out=result)
-        if on_progress:
-            on_progress(part[-1][2] / height)
+        for lo, first, end in part:
+            hi = int(y_hi[first])
+            sliced = wide[:, lo - top:lo - top + 1]
+            if hi != lo:  # (runs past the last low row's centre have weight 0: the row itself, for all)
+                sliced = torch.lerp(sliced, wide[:, hi - top:hi - top + 1], weights[:, first:end],
+                                    out=local.slices[:, :end - first])
+            maps = sliced.view(3, 4, -1, 1, width)                            # a slice a run, or one for all
+            for a, b in ((first, min(end, whole)), (max(first, whole), end)):  # whole runs, then a short last one
+                if b <= a:
+                    continue
+                size = share if a < whole else height - whole * share
+                rows = slice(a * share, a * share + (b - a) * size)
+                coefficients = maps if maps.shape[2] == 1 else maps[:, :, a - first:b - first]
+                band = image[:, rows].view(3, b - a, size, width)
+                result = out[:, rows].view(3, b - a, size, width)
+                mixed = result if amount is None else torch.empty_like(result)
+                torch.addcmul(coefficients[:, 3], coefficients[:, 0], band[0], out=mixed)
+                mixed.addcmul_(coefficients[:, 1], band[1]).addcmul_(coefficients[:, 2], band[2])
+                if amount is not None:
+                    torch.lerp(band, mixed, amount[:, rows].view(-1, b - a, size, width), out=result)
+
+    threads.run(carry, len(chunks), on_progress and (lambda index: on_progress(min(height, chunks[index][-1][2] * share) / height)))
     return out
 
 
 # A pointwise colour function (a learnt look, an enhancer's curves) costs ~0.5 s a megapixel evaluated exactly
-# on two cores (Lab conversions, lookups). Above EXACT_PIXELS it is evaluated exactly on a copy with the long
-# side FIT_SIDE and carried to full resolution as per-pixel affine colour maps fitted there (HDRNet's seam,
-# ``upsample.fit_local_affine``): a window of the copy holds few colours, and the function is smooth in colour.
+# on two cores (Lab conversions, lookups). Above EXACT_PIXELS it is evaluated exactly on a box-averaged copy
+# with the long side at most FIT_SIDE (``fit_copy``) and carried to full resolution as per-pixel affine colour
+# maps fitted there (HDRNet's seam, ``upsample.fit_local_affine``): a window of the copy holds few colours, and
+# the function is smooth in colour. 750 px and 3 x 3 windows (a 24-MP layer: 8 x 8 blocks) replaced 1024 px
+# (box and antialiased bilinear) and 5 x 5 windows: on 4x-upscaled photos as far from the exact look as before
+# (a sharper copy and smaller windows make up for the coarser grid; docs/learn-style.md), at half the pixels.
 EXACT_PIXELS = 4_000_000
-FIT_SIDE = 1024
-FIT_RADIUS = 2
+FIT_SIDE = 750
+FIT_RADIUS = 1
 FIT_EPS = 1e-4
+
+
+def fit_copy(image):
+    """The copy (1, 3, h, w) ``carry_pointwise`` fits its maps on: box means over the smallest whole factor
+    that brings the long side to at most FIT_SIDE (a 24-MP layer: 6 x 6 blocks, 1000 x 667), one pass of
+    OpenCV's area resize, no second resampling step (``upsample.downscale`` adds an antialiased bilinear one
+    to reach an exact size, which the fit does not need: the maps are sliced by the copy's own size)."""
+    factor = -(-max(image.shape[1:]) // FIT_SIDE)
+    return upsample.box_downsample(image.unsqueeze(0), factor) if factor > 1 else image.unsqueeze(0).contiguous()
 
 
 def carry_pointwise(image, function, mix=None, on_progress=None, exact_pixels=EXACT_PIXELS):
@@ -265,9 +291,12 @@ def carry_pointwise(image, function, mix=None, on_progress=None, exact_pixels=EX
         if on_progress:
             on_progress(1.0)
         return (mix or mixing.Mix()).blend(image, result)
-    low = upsample.downscale(image, FIT_SIDE)
+    low = fit_copy(image)
     coefficients = upsample.fit_local_affine(low, function(low[0]).unsqueeze(0), FIT_RADIUS, FIT_EPS)
-    return apply_colour_transforms(image, ColourTransformMaps(coefficients), mix, on_progress=on_progress)
+    # the fitted maps are smooth (box means of box means) and 8 full rows a map row at 24 MP: rows in twos
+    share = 2 if height >= 4 * coefficients.shape[-2] else 1
+    return apply_colour_transforms(image, ColourTransformMaps(coefficients), mix, on_progress=on_progress,
+                                   share_rows=share)
 
 
 def apply_global_affine(image, coefficients, mix=None, rows=256, on_progress=None):

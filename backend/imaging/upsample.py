@@ -10,10 +10,14 @@ the full-resolution image itself, so a 24-megapixel result is sharp and keeps 16
 Tensors: low-res maps (1, C, h, w); full-resolution images planar (3, H, W) float32 (imaging.pixels.Layer.rgb).
 """
 
+import threading
+
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from . import threads
 
 NETWORK_SIDE = 512
 
@@ -86,24 +90,41 @@ def _box_mean_cv2(x, radius):
     """``box_mean`` of a small window, per plane through OpenCV's running-sum box filter (zeros outside, then
     the in-image count divided out: the same means as ``avg_pool2d(count_include_pad=False)``, ~20x faster).
     Inside, the count is the window's area (OpenCV's own normalisation); only the border strips are rescaled."""
-    height, width = x.shape[-2:]
+    planes = x.numpy().reshape(-1, *x.shape[-2:])
+    return _box_means([(plane, None) for plane in planes], radius).view(x.shape)
+
+
+def _box_means(factors, radius):
+    """``_box_mean_cv2`` of the planes a or of the products a * b for ``factors`` [(a, b or None)] (numpy (h, w)
+    float planes) -> (N, h, w): each product made and filtered in one job, the jobs side by side
+    (``threads.run``; OpenCV filters a plane this small on one thread)."""
+    height, width = factors[0][0].shape
     size = 2 * radius + 1
-    planes = x.numpy().reshape(-1, height, width)
-    out = torch.empty(x.shape, dtype=x.dtype)
-    target = out.numpy().reshape(-1, height, width)
+    out = torch.empty(len(factors), height, width, dtype=torch.from_numpy(factors[0][0][:1, :1]).dtype)
+    target = out.numpy()
     count = [np.minimum(np.arange(n) + radius, n - 1) - np.maximum(np.arange(n) - radius, 0) + 1 for n in (height, width)]
-    rows = (size / count[0]).astype(planes.dtype)[:, None]      # area / count along each axis
-    columns = (size / count[1]).astype(planes.dtype)[None, :]
+    rows = (size / count[0]).astype(target.dtype)[:, None]      # area / count along each axis
+    columns = (size / count[1]).astype(target.dtype)[None, :]
     small = min(height, width) < size  # no interior: every pixel rescaled
-    for plane, result in zip(planes, target):
-        cv2.boxFilter(plane, -1, (size, size), dst=result, normalize=True, borderType=cv2.BORDER_CONSTANT)
+    scratch = threading.local()
+
+    def one(index):
+        first, second = factors[index]
+        result = target[index]
+        if second is not None:
+            if getattr(scratch, "plane", None) is None:
+                scratch.plane = np.empty_like(first)
+            first = np.multiply(first, second, out=scratch.plane)
+        cv2.boxFilter(first, -1, (size, size), dst=result, normalize=True, borderType=cv2.BORDER_CONSTANT)
         if small:
             result *= rows * columns
-            continue
+            return
         for strip in (slice(0, radius), slice(height - radius, height)):
             result[strip] *= rows[strip]
         for strip in (slice(0, radius), slice(width - radius, width)):
             result[:, strip] *= columns[:, strip]
+
+    threads.run(one, len(factors))
     return out
 
 
@@ -156,14 +177,23 @@ def fit_local_affine(low_in, low_out, radius=2, eps=1e-3, prior="global"):
         prior = fit_global_affine(low_in, low_out)[:, :3]
     else:
         prior = torch.zeros(channels, 3, dtype=low_in.dtype, device=low_in.device)
-    mean_i = box_mean(low_in, radius)
-    mean_p = box_mean(low_out, radius)
     pairs = [(i, j) for i in range(3) for j in range(i, 3)]  # the covariance is symmetric: 6 of its 9 entries
-    prod_ii = torch.stack([low_in[0, i] * low_in[0, j] for i, j in pairs]).unsqueeze(0)
-    prod_ip = (low_in[:, :, None] * low_out[:, None, :]).reshape(1, 3 * channels, h, w)
-    upper = box_mean(prod_ii, radius)[0] - torch.stack([mean_i[0, i] * mean_i[0, j] for i, j in pairs])
+    if radius <= 2 and _plain_cpu(low_in) and _plain_cpu(low_out) and low_in.dtype == low_out.dtype:
+        # every mean and mean of a product in one set of side-by-side jobs, no product stacked first
+        guide, target = low_in[0].numpy(), low_out[0].numpy()
+        means = _box_means([(plane, None) for plane in guide] + [(plane, None) for plane in target]
+                           + [(guide[i], guide[j]) for i, j in pairs]
+                           + [(guide[i], target[c]) for i in range(3) for c in range(channels)], radius)
+        mean_i, mean_p = means[None, :3], means[None, 3:3 + channels]
+        box_ii, box_ip = means[3 + channels:9 + channels], means[9 + channels:]
+    else:
+        mean_i = box_mean(low_in, radius)
+        mean_p = box_mean(low_out, radius)
+        box_ii = box_mean(torch.stack([low_in[0, i] * low_in[0, j] for i, j in pairs]).unsqueeze(0), radius)[0]
+        box_ip = box_mean((low_in[:, :, None] * low_out[:, None, :]).reshape(1, 3 * channels, h, w), radius)[0]
+    upper = box_ii - torch.stack([mean_i[0, i] * mean_i[0, j] for i, j in pairs])
     cov_ii = [[upper[pairs.index((min(i, j), max(i, j)))] for j in range(3)] for i in range(3)]
-    cov_ip = box_mean(prod_ip, radius).reshape(3, channels, h, w) - mean_i[0, :, None] * mean_p[0, None, :]
+    cov_ip = box_ip.reshape(3, channels, h, w) - mean_i[0, :, None] * mean_p[0, None, :]
     coeffs = _solve_affine_planes(cov_ii, cov_ip, mean_i[0], mean_p[0], eps, prior)  # (C, 4, h, w)
     return box_mean(coeffs.reshape(1, 4 * channels, h, w), radius)  # average the overlapping windows, as the guided filter does
 
@@ -179,8 +209,9 @@ def _solve_affine_planes(cov_ii, cov_ip, mean_i, mean_p, eps, prior, rows=64):
     channels, height = cov_ip.shape[1], cov_ip.shape[2]
     out = torch.empty(channels, 4, *cov_ip.shape[2:], dtype=cov_ip.dtype, device=cov_ip.device)
     ridge = eps * prior.t().double().reshape(3, -1, 1, 1)
-    for start in range(0, height, rows):
-        band = slice(start, min(height, start + rows))
+
+    def solve(index):  # the bands side by side (``threads.run``)
+        band = slice(index * rows, min(height, (index + 1) * rows))
         m00, m11, m22 = (cov_ii[i][i][band].double() + eps for i in range(3))
         m01, m02, m12 = (cov_ii[i][j][band].double() for i, j in ((0, 1), (0, 2), (1, 2)))
         c00, c11, c22 = m11 * m22 - m12 * m12, m00 * m22 - m02 * m02, m00 * m11 - m01 * m01
@@ -195,6 +226,8 @@ def _solve_affine_planes(cov_ii, cov_ip, mean_i, mean_p, eps, prior, rows=64):
             out[:, j, band] = a
             b -= a * means[j]
         out[:, 3, band] = b
+
+    threads.run(solve, -(-height // rows), parallel=cov_ip.device.type == "cpu")
     return out
 
 

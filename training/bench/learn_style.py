@@ -55,15 +55,15 @@ def main(argv=None):
     height, width = image.shape[:2]
     planes = torch.from_numpy(image).permute(2, 0, 1).float().div_(255).contiguous()
     floats = image.astype(np.float32) / 255
-    low = upsample.downscale(planes, looks.FIT_SIDE)
+    low = transforms.fit_copy(planes)
     styled = looks.apply_look(low[0], look).unsqueeze(0)
     maps = transforms.ColourTransformMaps(upsample.fit_local_affine(low, styled, looks.FIT_RADIUS, looks.FIT_EPS))
     stages = (("opencv", lambda: cv2.cvtColor(floats, cv2.COLOR_RGB2Lab)),
               ("render", lambda: looks.render(planes, look)),
-              ("downscale", lambda: upsample.downscale(planes, looks.FIT_SIDE)),
+              ("downscale", lambda: transforms.fit_copy(planes)),
               ("exact-low", lambda: looks.apply_look(low[0], look)),
               ("fit", lambda: upsample.fit_local_affine(low, styled, looks.FIT_RADIUS, looks.FIT_EPS)),
-              ("maps", lambda: transforms.apply_colour_transforms(planes, maps)))
+              ("maps", lambda: transforms.apply_colour_transforms(planes, maps, share_rows=2)))  # as carry_pointwise at 24 MP
     best = {}
     for _ in range(args.repeat):
         for name, work in stages:
@@ -76,9 +76,9 @@ def main(argv=None):
     print("learning, %d pairs (read, fit, k-fold held-out check, write): %.1f s" % (len(names), learning))
     print("%dx%d (%.1f MP), torch %d threads" % (width, height, width * height / 1e6, torch.get_num_threads()))
     print("| stage | seconds | x OpenCV Lab |\n|---|---|---|")
-    rows = (("the daemon's application (looks.render: exact at %d px, local affine maps to full size)" % looks.FIT_SIDE,
-             "render"),
-            ("  of which: area-averaged copy at %d px" % looks.FIT_SIDE, "downscale"),
+    side = "%d x %d" % tuple(low.shape[-1:-3:-1])
+    rows = (("the daemon's application (looks.render: exact at %s, local affine maps to full size)" % side, "render"),
+            ("  of which: box-averaged copy at %s" % side, "downscale"),
             ("  of which: exact look on that copy", "exact-low"),
             ("  of which: local affine fit (radius %d) on it" % looks.FIT_RADIUS, "fit"),
             ("  of which: the affine maps applied at full size", "maps"),

