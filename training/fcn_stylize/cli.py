@@ -35,6 +35,9 @@ def register_train(models):
     p.add_argument("--colour-context", action="store_true",
                    help="with --style: also where each pixel is, the colours around it and in the photo, and two "
                         "classical saliency maps (chosen on val for the subject-driven styles)")
+    p.add_argument("--colours-of", choices=tuple(styles.STYLES), default=None, metavar="STYLE",
+                   help="with --style: learn the colour mapping from this style's pairs (watercolor: "
+                        "foreground-pop-out, whose colours its brush paints over; chosen on val)")
     p.add_argument("--out", default=None, help="with --style: weights folder (default backend/weights)")
     p.add_argument("--replace", action="store_true", help="replace a learnt style of the same name")
     p.add_argument("--no-position-terms", action="store_true", help="learn a colour-only look (no vignettes, "

