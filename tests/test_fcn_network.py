@@ -105,6 +105,8 @@ def test_training_a_builtin_style_takes_no_pairs(capsys):
     assert "--style trains a built-in style" in capsys.readouterr().err
     assert main(["train", "fcn-stylize", "--pairs", "a", "b"]) == 2
     assert "give --pairs BEFORE_DIR AFTER_DIR and --name NAME" in capsys.readouterr().err
+    assert main(["train", "fcn-stylize", "--style", "all", "--colours-of", "foreground-pop-out"]) == 2
+    assert "give one --style with it, not all" in capsys.readouterr().err
 
 
 @shipped

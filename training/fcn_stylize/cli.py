@@ -31,7 +31,7 @@ def register_train(models):
     p.add_argument("--seed", type=int, default=0, help="with --style: seed")
     p.add_argument("--region-context", action="store_true",
                    help="with --style: also the context averaged over a quarter and half of the photo and over all of "
-                        "it (chosen on val for the subject-driven styles, foreground-pop-out and watercolor)")
+                        "it (an option: with --colour-context it no longer helped on val, so no shipped style uses it)")
     p.add_argument("--colour-context", action="store_true",
                    help="with --style: also where each pixel is, the colours around it and in the photo, and two "
                         "classical saliency maps (chosen on val for the subject-driven styles)")
@@ -134,6 +134,8 @@ def run_train(args):
     if args.style:
         if args.pairs or args.name or args.daemon:
             raise UsageError("train fcn-stylize: --style trains a built-in style; it takes no --pairs, --name or --daemon")
+        if args.colours_of and args.style == "all":
+            raise UsageError("train fcn-stylize: --colours-of names the pairs of one style's colours; give one --style with it, not all")
         from training.fcn_stylize import fcn
 
         return fcn.run_train_builtin(args)
