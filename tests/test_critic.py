@@ -167,3 +167,29 @@ def test_score_is_the_critics_and_progressive_uses_the_same_weights():
     assert models.for_task("score")[0].id == "critic"
     head = CriticHead()
     assert sum(p.numel() for p in head.parameters()) * 4 < 5 << 20
+
+
+def test_stationary_term_is_the_score_slope_along_the_jacobian_and_training_flattens_it():
+    """stationary.slope is dS/d(raw) = dS/df . J (checked against a finite difference of the head along J),
+    and the training term drives it toward zero at the table's clean views."""
+    from training.critic import stationary
+
+    torch.manual_seed(0)
+    head = CriticHead(features=6, dropout=0.0).eval()
+    table = {"features": torch.randn(5, 6, dtype=torch.float64), "jacobian": torch.randn(5, 6, 3, dtype=torch.float64)}
+    head = head.double()
+    slope = stationary.slope(head, table)
+    step = 1e-6
+    with torch.no_grad():
+        for k in range(3):
+            moved = mean_score(head(table["features"] + step * table["jacobian"][:, :, k]))
+            assert torch.allclose((moved - mean_score(head(table["features"]))) / step, slope[:, k], atol=1e-4)
+    before = float(slope.norm())
+    head.train()
+    optimiser = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss = stationary.penalty(head, table, torch.arange(5))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert float(stationary.slope(head.eval(), table).norm()) < 0.05 * before

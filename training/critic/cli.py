@@ -30,6 +30,11 @@ def register_train(models):
                         "nearby): the critic learns that PIEA's moves away from a clean photo score lower")
     p.add_argument("--nearby-copies", type=int, default=DEFAULTS["nearby_copies"], help="moves per nearby view")
     p.add_argument("--mine-views", type=int, default=DEFAULTS["mine_views"], help="views per training photo to mine")
+    p.add_argument("--stationary-weight", type=float, default=DEFAULTS["stationary_weight"],
+                   help="weight of |dS/d(PIEA's raw parameters)|^2 at clean training views (training/critic/stationary.py): "
+                        "flattens the critic at the clean photo so PIEA's search does not walk away from it (0: off)")
+    p.add_argument("--stationary-views", type=int, default=DEFAULTS["stationary_views"],
+                   help="clean views per training photo for that term (each costs 47 backbone passes once, cached)")
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--out", help="weights file (default: the shipped backend/weights/aesthetic-critic.safetensors, "
                                  "recorded in the manifest)")
@@ -57,7 +62,12 @@ def run_train_critic(args):
 
     started = time.time()
     train_data = data.build("train", views=args.views, degraded=args.degraded, seed=args.seed, root=_root(args))
-    options = dict(seed=args.seed, steps=args.steps, lr=args.lr, rank_weight=args.rank_weight)
+    options = dict(seed=args.seed, steps=args.steps, lr=args.lr, rank_weight=args.rank_weight,
+                   stationary_weight=args.stationary_weight)
+    if args.stationary_weight:
+        from training.critic import stationary
+
+        options["stationary"] = stationary.jacobians("train", args.stationary_views, _root(args), seed=args.seed)
     mined = []
     if args.nearby_views:
         from training.critic import mine
@@ -85,6 +95,8 @@ def run_train_critic(args):
                    "--nearby-views %d --nearby-copies %d --mine-rounds %d" % (
                        args.steps, args.seed, args.lr, args.rank_weight, args.views, args.degraded, args.nearby_views,
                        args.nearby_copies, args.mine_rounds))
+        if args.stationary_weight:
+            command += " --stationary-weight %g --stationary-views %d" % (args.stationary_weight, args.stationary_views)
         weights.record(out, "critic", Critic.version, {
             "command": command, "seconds": round(time.time() - started), "device": "cpu",
             "backbone": "EfficientNet-Lite0 ImageNet, frozen; mean+std pooled stride-16 and stride-32 maps at 256 px",

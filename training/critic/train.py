@@ -12,6 +12,7 @@ import torch
 from backend.models.critic import CRITIC_SIDE, CriticHead, emd_loss, mean_score
 from backend.models.critic.network import STRIDES
 
+from . import stationary as flat
 from .degrade import DEGRADE_VERSION, target_distribution
 from .recipe import DEFAULTS
 
@@ -32,10 +33,11 @@ def ranking_loss(scores, strengths, margin):
     return torch.relu(margin * strengths[:, 1:] - gap).mean()
 
 
-def train(data, seed=0, log=print, mined=None, **options):
+def train(data, seed=0, log=print, mined=None, stationary=None, **options):
     """A CriticHead trained on ``data`` (data.build of the train split) -> (head in eval mode, info).
     ``mined`` (mine.mine, or a list of them): PIEA's results as further groups, one batch of them beside
-    every batch of ``data`` (same losses)."""
+    every batch of ``data`` (same losses). ``stationary`` (stationary.jacobians) with the option
+    ``stationary_weight`` > 0: that weight x |dS/d(raw)|^2 at a batch of its clean views joins the loss."""
     config = dict(DEFAULTS, **{k: v for k, v in options.items() if v is not None})
     torch.manual_seed(seed)
     features, strengths = data["features"], data["strength"]
@@ -59,6 +61,9 @@ def train(data, seed=0, log=print, mined=None, **options):
             emd = emd + emd_loss(predicted, table_targets[batch.flatten()])
             rank = rank + ranking_loss(mean_score(predicted).view(batch.shape), table_strengths[batch], config["margin"])
         loss = emd + config["rank_weight"] * rank
+        if stationary is not None and config.get("stationary_weight"):
+            rows = torch.randint(len(stationary["features"]), (config["batch_views"],), generator=generator)
+            loss = loss + config["stationary_weight"] * flat.penalty(head, stationary, rows)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
