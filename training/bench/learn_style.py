@@ -84,7 +84,7 @@ def main(argv=None):
             ("  of which: the affine maps applied at full size", "maps"),
             ("exact evaluation of every pixel (looks.apply_look), once", "exact"))
     for label, key in rows:
-        print("| %s | %.2f | %.1f |" % (label, best[key], best[key] / best["opencv"]))
+        print("| %s | %.3f | %.2f |" % (label, best[key], best[key] / best["opencv"]))
     print("| OpenCV RGB->Lab, float32 (reference) | %.3f | 1.0 |" % best["opencv"])
 
 
