@@ -1,7 +1,9 @@
 """Learn a user's look from about ten before/after pairs: a ``backend.imaging.looks.Look`` by least squares.
 
-The look is linear in its parameters (a 17^3 LUT of colour changes and 7 position terms times the quadratic
-colour basis, see ``looks.py``), so fitting it is one regularised linear solve, not a training loop:
+The look is linear in its parameters (the quadratic colour basis, a 17^3 LUT of colour changes and 11 position
+terms times coarse colour LUTs, see ``looks.py``), so fitting it is one regularised linear solve, not a training
+loop (since format 3, plus a height profile times its own colour LUT: bilinear, a few alternating rounds after
+that solve, ``solve``):
 
     minimise  sum_i mean_pixels |c + lut(c) + spatial(c, x, y) - after|²        (each pair weighs the same)
               + SMOOTH * |second differences of the LUT along r, g, b|²         (no ripples between samples,
@@ -36,7 +38,6 @@ SPACE = "lch"          # the position terms' colour index (format 3); "lab" lear
 NEUTRAL_TIE = 0.0      # lch: a weight holding the hue nodes at zero chroma to one value (off: the data does)
 PROFILE_SMOOTH = 1e-7  # the height profile's second differences (weak: every colour's change with height informs it)
 PROFILE_ROUNDS = 3     # alternating rounds (position terms and the profile's colour LUT, then the profile)
-COARSE_Y = True        # lch: keep the 5 y-hats' full LUTs besides the profile
 MIN_PAIRS = 3
 ASPECT_TOLERANCE = 0.01
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
@@ -223,8 +224,6 @@ def spatial_features(rgb_image, space=SPACE, lab=None):
     weights = _colour_weights(rgb_image, lab, space)
     if space != "lch":
         return _terms_times(terms, weights)
-    if not COARSE_Y:
-        terms = terms[looks.HAT_NODES:]
     fine = looks._hats(looks.positions(height).double(), looks.Y_NODES)            # (Y_NODES, h)
     fine = np.repeat(fine.numpy(), width, axis=1)                                   # (Y_NODES, h * w)
     return _terms_times(terms, weights), _terms_times(fine, weights)
@@ -318,11 +317,10 @@ def solve(shares, size, smooth=SMOOTH, ridge=RIDGE, spatial_smooth=SPATIAL_SMOOT
     times a fall-off with height), and the product shares what the pairs show: the profile is fitted on
     every colour's change with height, the key on every height's change with colour, so a colour seen
     high up in one photo follows the same fall-off as the sky of another (a full LUT per fine hat, 7 or 9
-    hats, overfitted: docs/learn-style.md). It is bilinear, so it is fitted by alternating least squares:
-    the 5 y-hats' LUTs of the plain fit give the first profile (their leading singular vector), then
-    ``rounds`` times: g and everything else for that profile (the plain fit's factorisation reused, g
-    through its Schur complement), then the profile for that g. The look stores the product and the
-    5 y-hats expanded onto the fine hats."""
+    hats, overfitted: docs/learn-style.md). It is bilinear, so it is fitted by alternating least squares
+    after the plain fit (everything but the product): the 5 y-hats' LUTs give the first profile (their
+    leading singular vector), ``rounds`` rounds refine it (``_profile``), and a last solve fits everything
+    for the final profile. The look stores the product and the 5 y-hats expanded onto the fine hats."""
     count = len(shares)
     position_terms = "pp" in shares[0]
     space = shares[0].get("space", "lab") if position_terms else "lab"
@@ -330,7 +328,7 @@ def solve(shares, size, smooth=SMOOTH, ridge=RIDGE, spatial_smooth=SPATIAL_SMOOT
     lt = sum(s["lt"] for s in shares) / count
     nodes, _ = spatial_grid(space)
     cells = int(np.prod(nodes))
-    terms = len(looks.SPATIAL_TERMS) - (0 if space != "lch" or COARSE_Y else looks.HAT_NODES)
+    terms = len(looks.SPATIAL_TERMS)
     lut_regulariser = regularisation * (smooth * smoothness(size) + ridge * sparse.identity(size ** 3))
     ll = ll + sparse.block_diag([QUADRATIC_RIDGE * sparse.identity(10), lut_regulariser])
     if position_terms:
@@ -376,12 +374,10 @@ def _profile(shares, matrix, factors, right, solution, spatial, colour, cells, s
     ft = sum(s["ft"] for s in shares) / count
     af = sparse.vstack([lf, pf]).tocsr()
     pp, lp = matrix[known:, known:].tocsc(), matrix[:known, known:].tocsc()
-    if COARSE_Y:
-        coarse = spatial[:looks.HAT_NODES].reshape(looks.HAT_NODES, -1)                   # (5, 3 G)
-        vectors, _, _ = np.linalg.svd(coarse, full_matrices=False)
-        profile = _coarse_on_fine() @ vectors[:, 0]
-    else:
-        profile = np.linspace(1.0, 0.0, fine)
+    # the 5 y-hats' LUTs keep their place besides the profile: without them the vignette got 0.29 (docs)
+    coarse = spatial[:looks.HAT_NODES].reshape(looks.HAT_NODES, -1)                       # (5, 3 G)
+    vectors, _, _ = np.linalg.svd(coarse, full_matrices=False)
+    profile = _coarse_on_fine() @ vectors[:, 0]
     profile /= profile[np.argmax(np.abs(profile))]
     second = sparse.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(fine - 2, fine))
     bending = profile_smooth * (second.T @ second).toarray()
@@ -419,11 +415,8 @@ def _profile(shares, matrix, factors, right, solution, spatial, colour, cells, s
     quadratic = unknowns[:10]
     lut = unknowns[10:10 + size ** 3].T.reshape(3, size, size, size)
     terms = unknowns[10 + size ** 3:].T.reshape(3, -1, cells).transpose(1, 0, 2)          # (11, 3, G)
-    ys = profile[:, None, None] * key.T[None]
-    if COARSE_Y:
-        ys = ys + np.einsum("fk,kcg->fcg", _coarse_on_fine(), terms[:looks.HAT_NODES])
-        terms = terms[looks.HAT_NODES:]
-    return lut, quadratic, np.concatenate([ys, terms])
+    ys = profile[:, None, None] * key.T[None] + np.einsum("fk,kcg->fcg", _coarse_on_fine(), terms[:looks.HAT_NODES])
+    return lut, quadratic, np.concatenate([ys, terms[looks.HAT_NODES:]])
 
 
 # -- options (LearnStyle's, the train command's flags) ------------------------------------------------
