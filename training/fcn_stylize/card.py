@@ -36,7 +36,8 @@ Learnt {when} from {count} before/after pairs in {seconds:.0f} s:
 {command}.
 
 What it is: a resolution-free colour transform of CIELab (Zhu & Yu's global quadratic transform, a {lut}^3
-LUT of the rest, and {terms} position terms, each a {m}^3 LUT: vignettes, graduated tints), fitted by
+LUT of the rest, and position terms over (lightness, chroma, hue) LUTs of {m} nodes: {terms}, for vignettes and
+graduated tints, plus a learnt height profile times its own colour LUT, for sky tints), fitted by
 regularised least squares on copies of the pairs at {side} px and applied at full resolution
 (backend/imaging/looks.py, training/fcn_stylize/learn.py). Options: position terms {positions},
 regularisation x{regularisation:g}.
@@ -59,10 +60,10 @@ Per pair (ΔE):
 - It learns what the pairs show: colours and places that none of them has get the global quadratic part.
 - Local edits tied to *what* is in the photo (a face, one object) beyond colour and position are not learnt.
 """.format(name=name, when=time.strftime("%Y-%m-%d"), count=len(report["pairs"]), seconds=seconds,
-           command=command, lut=learn.LUT_SIZE, terms=len(looks.SPATIAL_TERMS),
+           command=command, lut=learn.LUT_SIZE, terms="5 hats along y, 5 along x and r⁴",
            positions="yes" if report.get("options", {}).get("position_terms", True) else "no (a colour-only look)",
            regularisation=report.get("options", {}).get("regularisation", 1.0),
-           m=looks.SPATIAL_LUT_SIZE, side=learn.SIDE, input=report["training"]["input_lab_distance"],
+           m=" x ".join(map(str, looks.LCH_NODES)), side=learn.SIDE, input=report["training"]["input_lab_distance"],
            train=report["training"]["lab_distance"], train_ratio=report["training"]["ratio"],
            held=report["held_out"]["lab_distance"], held_ratio=report["held_out"]["ratio"], folds=report["folds"],
            rows=rows)

@@ -26,5 +26,5 @@ def teach(name, pairs, folders=None, replace=False, on_progress=None, before_sav
     if before_saving:
         before_saving()
     path = store.save(name, card.arrays(look), card.metadata(report, seconds), card.card(name, folders, report, seconds),
-                      replace=replace)
+                      replace=replace, format=store.FORMAT_OF[look.spatial_space])
     return path, report, seconds

@@ -20,9 +20,11 @@ import tempfile
 
 from ... import styles as style_registry
 
-FORMAT = "semantic-enhance learnt look 2"
-# what each format's position terms are indexed by (looks.spatial_coordinates): 1 the sRGB cube, 2 compressed Lab
-FORMATS = {"semantic-enhance learnt look 1": "rgb", FORMAT: "lab"}
+FORMAT = "semantic-enhance learnt look 3"
+# what each format's position terms are indexed by (looks.spatial_coordinates): 1 the sRGB cube, 2 compressed Lab,
+# 3 lightness, chroma and hue (with Y_NODES hats along y: the learnt height profile, docs/learn-style.md)
+FORMATS = {"semantic-enhance learnt look 1": "rgb", "semantic-enhance learnt look 2": "lab", FORMAT: "lch"}
+FORMAT_OF = {space: tag for tag, space in FORMATS.items()}  # the tag a look of that index is written with
 TENSORS = ("quadratic", "lut", "spatial")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 
