@@ -2,7 +2,7 @@
 
 Stages: decode, downscale to the <= 512 px view, VGG-16 context (both scales, an uncached pass), head (the
 dense 3x10 maps on the view's grid), full-resolution application (exact up to 4 MP; above, the maps on a
-1024 px copy carried by local affine maps), encode; then the round trip through a real daemon. Reference in
+box-averaged copy of at most 750 px carried by local affine maps), encode; then the round trip through a real daemon. Reference in
 the same run: one OpenCV RGB->Lab conversion of the same image (float32).
 
     python -m training.bench.fcn_stylize [--style cold] [--megapixels 24] [--markdown]
