@@ -17,7 +17,7 @@ import os
 import numpy as np
 import torch
 
-from backend.models.critic import critic_view, pooled_features
+from backend.models.critic import critic_view, mean_score, pooled_features
 from backend.models.progressive import search as piea
 
 from .data import CACHE, corpus_photos, photo_views
@@ -68,7 +68,7 @@ def jacobians(split, views, root, seed=0, log=print):
 def slope(head, table):
     """dS/d(raw) (N, P) of ``head`` at the table's clean views (differentiable when the head is training)."""
     features = table["features"].clone().requires_grad_(True)
-    score = (head(features) @ torch.arange(1, 11, dtype=features.dtype)).sum()
+    score = mean_score(head(features)).sum()
     gradient, = torch.autograd.grad(score, features, create_graph=head.training)
     return torch.einsum("bf,bfp->bp", gradient, table["jacobian"])
 
