@@ -193,3 +193,22 @@ def test_stationary_term_is_the_score_slope_along_the_jacobian_and_training_flat
         loss.backward()
         optimiser.step()
     assert float(stationary.slope(head.eval(), table).norm()) < 0.05 * before
+
+
+def test_a_head_with_a_hidden_layer_round_trips_through_its_weights_file(tmp_path):
+    """``train critic --hidden N`` (tried as PIEA's guide): the file alone says its shape, and the plain
+    NIMA head still loads as before (no hidden tensors)."""
+    from safetensors.torch import load_file
+
+    from backend.models.critic.model import load_head
+    from training.critic import train as critic_train
+
+    for hidden in (0, 16):
+        torch.manual_seed(hidden)
+        head = CriticHead(features=6, dropout=0.0, hidden=hidden).eval()
+        path = str(tmp_path / ("head-%d.safetensors" % hidden))
+        critic_train.save(head, path, {"hidden": hidden}, seed=0)
+        assert ("hidden.weight" in load_file(path)) == bool(hidden)
+        loaded = load_head(path)
+        pooled = torch.randn(3, 6)
+        assert torch.allclose(loaded(pooled), head(pooled)) and loaded.features == 6

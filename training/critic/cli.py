@@ -35,6 +35,9 @@ def register_train(models):
                         "flattens the critic at the clean photo so PIEA's search does not walk away from it (0: off)")
     p.add_argument("--stationary-views", type=int, default=DEFAULTS["stationary_views"],
                    help="clean views per training photo for that term (each costs 47 backbone passes once, cached)")
+    p.add_argument("--hidden", type=int, default=DEFAULTS["hidden"],
+                   help="a ReLU layer of this width before the FC (0: NIMA's single FC; tried as PIEA's guide, "
+                        "docs/lab-record.md)")
     p.add_argument("--data", default=None, help="corpus folder (default data/corpus)")
     p.add_argument("--out", help="weights file (default: the shipped backend/weights/aesthetic-critic.safetensors, "
                                  "recorded in the manifest)")
@@ -63,7 +66,7 @@ def run_train_critic(args):
     started = time.time()
     train_data = data.build("train", views=args.views, degraded=args.degraded, seed=args.seed, root=_root(args))
     options = dict(seed=args.seed, steps=args.steps, lr=args.lr, rank_weight=args.rank_weight,
-                   stationary_weight=args.stationary_weight)
+                   stationary_weight=args.stationary_weight, hidden=args.hidden)
     if args.stationary_weight:
         from training.critic import stationary
 
@@ -97,6 +100,8 @@ def run_train_critic(args):
                        args.nearby_copies, args.mine_rounds))
         if args.stationary_weight:
             command += " --stationary-weight %g --stationary-views %d" % (args.stationary_weight, args.stationary_views)
+        if args.hidden:
+            command += " --hidden %d" % args.hidden
         weights.record(out, "critic", Critic.version, {
             "command": command, "seconds": round(time.time() - started), "device": "cpu",
             "backbone": "EfficientNet-Lite0 ImageNet, frozen; mean+std pooled stride-16 and stride-32 maps at 256 px",

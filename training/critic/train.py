@@ -41,7 +41,7 @@ def train(data, seed=0, log=print, mined=None, stationary=None, **options):
     config = dict(DEFAULTS, **{k: v for k, v in options.items() if v is not None})
     torch.manual_seed(seed)
     features, strengths = data["features"], data["strength"]
-    head = CriticHead(features=features.shape[1], dropout=config["dropout"])
+    head = CriticHead(features=features.shape[1], dropout=config["dropout"], hidden=config.get("hidden", 0))
     head.feature_mean.copy_(features.mean(0))
     head.feature_std.copy_(features.std(0).clamp_min(1e-4))
     targets = target_distribution(strengths.numpy())
@@ -76,7 +76,7 @@ def train(data, seed=0, log=print, mined=None, stationary=None, **options):
 
 def metadata(head, config, seed):
     """The weights file's string metadata: enough to rebuild the head and to know what trained it."""
-    return {"config": json.dumps({"features": head.fc.in_features, "dropout": head.dropout.p, "strides": STRIDES,
+    return {"config": json.dumps({"features": head.features, "dropout": head.dropout.p, "strides": STRIDES,
                                   "pooling": "mean+std", "critic_side": CRITIC_SIDE,
                                   "degrade_version": DEGRADE_VERSION, "seed": seed, **config}, sort_keys=True)}
 

@@ -130,6 +130,8 @@ def add_reframes(root_or_style, count, cache_dir=DEFAULT_CACHE, log=print):
         listing = json.load(handle)
     have = {p["id"] for p in listing["pairs"]}
     source = listing["source"]
+    if not os.path.isdir(source) and os.path.isfile(os.path.join(corpus_module.DEFAULT_ROOT, corpus_module.MANIFEST)):
+        source = corpus_module.DEFAULT_ROOT   # the corpus the pairs were built from has moved with its checkout
     sources = (corpus_module.photos(source) if os.path.isfile(os.path.join(source, corpus_module.MANIFEST))
                else corpus_module.photos_in_folder(source))
     paths = {record["id"]: record["path"] for record in sources}

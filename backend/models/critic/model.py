@@ -7,7 +7,7 @@ import torch
 from .. import register
 from . import brisque
 from ..base import Model, Outcome, RequestError
-from .network import CriticHead, critic_view, mean_score, pooled_features
+from .network import CriticHead, critic_view, head_from_tensors, mean_score, pooled_features
 
 WEIGHTS = "aesthetic-critic.safetensors"
 MIN_SIDE = 32   # below this the backbone's stride-32 map is a single cell or less: nothing to judge
@@ -39,9 +39,7 @@ def load_head(path=None, device="cpu"):
         tensors = load_file(path)
     else:
         tensors = weights.load(WEIGHTS)
-    head = CriticHead(features=tensors["fc.weight"].shape[1])
-    head.load_state_dict(tensors, strict=True)
-    return head.to(device).eval()
+    return head_from_tensors(tensors).to(device).eval()
 
 
 @register

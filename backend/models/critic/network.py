@@ -41,21 +41,39 @@ def pooled_features(pyramid):
 
 
 class CriticHead(nn.Module):
-    """Pooled features (N, F) -> score distribution (N, 10) over 1..10 (softmax), NIMA's head.
+    """Pooled features (N, F) -> score distribution (N, 10) over 1..10 (softmax), NIMA's head; with
+    ``hidden`` > 0 a ReLU layer comes before the FC (PIEA's guide: a score with a peak at the clean photo
+    needs curvature that one linear layer under a softmax barely has; backend/weights/progressive.md).
 
     A fixed standardisation of the features (``feature_mean``/``feature_std``, measured on the training
     set and shipped with the weights) lets one learning rate suit all of them."""
 
-    def __init__(self, features=2 * sum(CHANNELS.values()), dropout=0.5):
+    def __init__(self, features=2 * sum(CHANNELS.values()), dropout=0.5, hidden=0):
         super().__init__()
         self.register_buffer("feature_mean", torch.zeros(features))
         self.register_buffer("feature_std", torch.ones(features))
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(features, 10)
+        self.hidden = nn.Linear(features, hidden) if hidden else None
+        self.fc = nn.Linear(hidden or features, 10)
+
+    @property
+    def features(self):
+        return self.feature_mean.numel()
 
     def forward(self, pooled):
-        x = (pooled - self.feature_mean) / self.feature_std
-        return F.softmax(self.fc(self.dropout(x)), dim=-1)
+        x = self.dropout((pooled - self.feature_mean) / self.feature_std)
+        if self.hidden is not None:
+            x = F.relu(self.hidden(x))
+        return F.softmax(self.fc(x), dim=-1)
+
+
+def head_from_tensors(tensors):
+    """A CriticHead shaped like a weights file's tensors (NIMA's single FC, or PIEA's guide with a hidden
+    layer), loaded strictly."""
+    hidden = tensors.get("hidden.weight")
+    head = CriticHead(features=tensors["feature_mean"].numel(), hidden=0 if hidden is None else hidden.shape[0])
+    head.load_state_dict(tensors, strict=True)
+    return head
 
 
 def mean_score(distribution):
