@@ -7,7 +7,7 @@ import torch
 from .. import register
 from . import brisque
 from ..base import Model, Outcome, RequestError
-from .network import CriticHead, critic_view, head_from_tensors, mean_score, pooled_features
+from .network import critic_view, head_from_tensors, mean_score, pooled_features
 
 WEIGHTS = "aesthetic-critic.safetensors"
 MIN_SIDE = 32   # below this the backbone's stride-32 map is a single cell or less: nothing to judge
