@@ -108,7 +108,8 @@ def test_ema_ships_the_moving_average_of_the_weights(tmp_path):
     pairs = [Pair("p", str(tmp_path / "in.png"), str(tmp_path / "out.png"), {})]
     checkpoint = str(tmp_path / "c.pt")
     net, _ = trainer.train("local-xpro", pairs, str(tmp_path / "w.safetensors"), variant="huber-mt-s", steps=12,
-                           augmentations=1, checkpoint=checkpoint, ema=0.9, learning_rate=1e-2, log=None)
+                           augmentations=1, checkpoint=checkpoint, ema=0.9, learning_rate=1e-2, log=None,
+                           name_presets=False)
     state = torch.load(checkpoint, weights_only=True)
     written = load_file(str(tmp_path / "w.safetensors"))
     for name, value in net.state_dict().items():
@@ -151,7 +152,8 @@ def test_the_tuned_last_stage_starts_as_the_backbone_and_is_fine_tuned_at_half_t
     pairs = [Pair("p", str(tmp_path / "in.png"), str(tmp_path / "out.png"), {})]
     checkpoint, out = str(tmp_path / "c.pt"), str(tmp_path / "w.safetensors")
     net, _ = trainer.train("foreground-pop-out", pairs, out, variant="huber-mt-s", steps=4, augmentations=1,
-                           checkpoint=checkpoint, learning_rate=1e-3, tune_last_stage=True, log=None)
+                           checkpoint=checkpoint, learning_rate=1e-3, tune_last_stage=True, log=None,
+                           name_presets=False)
     rates = sorted(group["lr"] for group in torch.load(checkpoint, weights_only=True)["optimiser"]["param_groups"])
     assert rates == [5e-4, 1e-3]
     tuned = net.top.state_dict()
@@ -285,3 +287,25 @@ def test_eval_shipped_only_measures_the_shipped_weights_and_keeps_the_variants_r
     assert pop["global-ceiling"] < pop["input"] and pop["shipped"] < pop["input"]
     assert recorded == {"sa-adjust-foreground-pop-out.safetensors": {"lab_l2": round(pop["shipped"], 3),
                                                                     "input_lab_l2": round(pop["input"], 3)}}
+
+
+def test_the_trained_map_channels_are_put_in_the_order_of_the_preset_names_without_changing_a_prediction():
+    """presets.order gives each name the channel that follows its cue (subject first, the rest in trained
+    order); presets.permute moves the map head's rows and the presets' V rows together, so the adjusted
+    image is the same and the map's channels are reordered."""
+    from training.sa_adjust import presets
+
+    table = {"foreground": [0.1, -0.2, 0.7, 0.0], "sky": [0.05, 0.6, 0.65, -0.1], "vegetation": [0.3, 0.0, -0.1, 0.2]}
+    assert presets.order("local-xpro", table) == [2, 1, 0, 3]   # sky cannot take the subject's channel
+    assert presets.order("foreground-pop-out", {"foreground": [-0.4, 0.6]}) == [1, 0]
+    torch.manual_seed(0)
+    net = sa.SAAdjustNet(trainer.network_config("local-xpro", "huber-mt-s")).eval()
+    with torch.no_grad():
+        net.P.weight.normal_(0, 0.3)
+        net.map_logits.bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+    layer = torch.rand(3, 40, 56)
+    before, map_before = sa.adjust(net, layer)
+    presets.permute(net, [2, 1, 0, 3])
+    after, map_after = sa.adjust(net, layer)
+    assert torch.allclose(before, after, atol=1e-5)
+    assert torch.allclose(map_after, map_before[[2, 1, 0, 3]], atol=1e-5)

@@ -129,31 +129,14 @@ def test_the_style_registry_is_the_one_list():
 def test_preset_names_say_where_each_preset_applies():
     """Each name is checked on the shipped weights: the "subject" channel of the predicted map is the one
     that follows the salient foreground of the photos, "sky" the sky, "vegetation" the vegetation."""
-    from skimage import data
-    from sklearn.datasets import load_sample_image
+    from training.sa_adjust import presets
 
-    from backend.models import sa_adjust as sa
-    from training.data import cues as cue_module
-
-    photos = [data.astronaut(), data.coffee(), data.chelsea(), load_sample_image("china.jpg"),
-              load_sample_image("flower.jpg")]
+    photos = presets.probe_photos()
     model = models.get("sa-adjust")
     model.ensure_loaded("cpu")
     for name in styles.LOCAL:
         style, net = styles.get(name), model.nets[name]
-        correlation = {}
-        for image in photos:
-            rgb = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
-            _, probabilities = sa.adjust(net, rgb)
-            low = upsample.downscale(rgb)[0]
-            cues = cue_module.compute_cues((low.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-            for cue in ("foreground", "sky", "vegetation"):
-                mask = torch.as_tensor(np.asarray(cues[cue]), dtype=torch.float32)
-                for k in range(net.k):
-                    p = probabilities[k].flatten() - probabilities[k].mean()
-                    m = mask.flatten() - mask.mean()
-                    value = float((p * m).mean() / (p.std() * m.std() + 1e-6))
-                    correlation.setdefault(cue, [0.0] * net.k)[k] += value / len(photos)
+        correlation = presets.correlations(net, photos)
         expect = {"foreground": "subject", "sky": "sky", "vegetation": "vegetation"}
         for cue, preset in expect.items():
             if preset in style.presets:

@@ -210,7 +210,7 @@ def _distributed():
 def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None, seed=0, augmentations=4,
           checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None,
           learning_rate=LEARNING_RATE, ema=0.0, parse_weight=PARSE_WEIGHT,
-          tune_last_stage=False):
+          tune_last_stage=False, name_presets=True):
     """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``.
 
     ``ema`` > 0 ships the exponential moving average of the weights (decay ``ema``, warmed up as
@@ -220,7 +220,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     part of the net (the paper fine-tunes its whole backbone at 0.5x; on the CPU only this stage is
     affordable, and the cached level-16 features stay valid).
 
-    ``samples`` (from ``prepare_samples``) lets several variants share one preparation of the data."""
+    ``samples`` (from ``prepare_samples``) lets several variants share one preparation of the data.
+    ``name_presets``: the map's channels are put in the order of the style's preset names (presets.py)."""
     from safetensors.torch import save_file
 
     world, rank = _distributed()
@@ -309,6 +310,11 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
         net.load_state_dict(average)
     net.eval()
     if rank == 0:
+        if name_presets and getattr(net, "semantic_map", False) and style in style_registry.LOCAL:
+            from .presets import name_presets as put_in_order
+            order = put_in_order(net.cpu(), style)
+            if quiet:
+                quiet("map channels put in the order of the preset names (trained channels %s)" % (order,))
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         tensors = {name: value.detach().cpu().contiguous() for name, value in net.state_dict().items()}
         save_file(tensors, out_path, metadata={"config": json.dumps(config), "steps": str(steps),
