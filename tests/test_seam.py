@@ -38,7 +38,8 @@ def test_sa_adjust_and_filters_through_the_seam_give_the_pre_seam_outputs(photo,
     """With the edge-aware map switched off (the one change made on purpose), every product path gives what
     the code before the seam gave on the bundled photos (tests/data: crops of its outputs, made by it).
     Re-recorded for issue 19's retrained sa-adjust weights and watercolor's strokes carried as colour maps
-    (the filters' crops came out bit for bit the same when re-recording, so the harness is unchanged)."""
+    (the filters' crops came out bit for bit the same when re-recording, so the harness is unchanged), and
+    again for local-xpro's 3000-step weights (session 14; the other styles' crops unchanged)."""
     monkeypatch.setattr(mixing, "EDGE_RADIUS", 0)
     expected = np.load(os.path.join(HERE, "data", "pre_seam_outputs.npz"))
     selection = np.zeros(photo.shape[:2] + (1,), np.uint8)
@@ -60,6 +61,10 @@ def test_sa_adjust_and_filters_through_the_seam_give_the_pre_seam_outputs(photo,
         setup = schema.FiltersSetup()
         json_format.ParseDict(STACK, setup.stack)
         outputs["filters/%s|result" % case] = run(filters, "filters", setup, photo, mask)["result"]
+    if os.environ.get("SE_RERECORD_PRE_SEAM"):   # after a retraining: SE_RERECORD_PRE_SEAM=1 pytest -k pre_seam
+        np.savez_compressed(os.path.join(HERE, "data", "pre_seam_outputs.npz"), **{
+            key: np.stack([pixels[160:224, 160:224], pixels[300:364, 260:324]]) for key, pixels in outputs.items()})
+        pytest.skip("re-recorded")
     assert sorted(outputs) == sorted(expected.files)
     for key, pixels in outputs.items():
         crops = np.stack([pixels[160:224, 160:224], pixels[300:364, 260:324]])
@@ -142,7 +147,10 @@ def test_preset_names_say_where_each_preset_applies():
             if preset in style.presets:
                 best = int(np.argmax(correlation[cue]))
                 assert style.presets[best] == preset, (name, cue, correlation[cue])
-        assert correlation["foreground"][style.presets.index("subject")] > 0.5
+        # pop-out and watercolor blend by the foreground cue itself; local-xpro's program has no subject (its
+        # regions are sky, vegetation, people, the rest), so its "subject" need only follow it clearly
+        floor = 0.25 if name == "local-xpro" else 0.5
+        assert correlation["foreground"][style.presets.index("subject")] > floor, (name, correlation)
 
 
 def test_the_edge_aware_map_follows_the_full_resolution_edge_where_bilinear_leaves_a_band():
