@@ -41,7 +41,7 @@ def train(data, seed=0, log=print, mined=None, stationary=None, **options):
     config = dict(DEFAULTS, **{k: v for k, v in options.items() if v is not None})
     torch.manual_seed(seed)
     features, strengths = data["features"], data["strength"]
-    head = CriticHead(features=features.shape[1], dropout=config["dropout"], hidden=config.get("hidden", 0))
+    head = CriticHead(features=features.shape[1], dropout=config["dropout"], hidden=config["hidden"])
     head.feature_mean.copy_(features.mean(0))
     head.feature_std.copy_(features.std(0).clamp_min(1e-4))
     targets = target_distribution(strengths.numpy())

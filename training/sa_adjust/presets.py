@@ -71,8 +71,9 @@ def permute(net, channels):
 
 
 def name_presets(net, style, photos=None):
-    """Permute a trained S-variant net so its channels follow ``style``'s preset names; returns the order."""
-    if not net.semantic_map:
+    """Permute a trained S-variant net so its channels follow ``style``'s preset names; returns the order
+    (None for a net without an adjustment map: the other variants and the global model)."""
+    if not getattr(net, "semantic_map", False):
         return None
     channels = order(style, correlations(net, photos or probe_photos()))
     permute(net, channels)

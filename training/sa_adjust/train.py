@@ -310,10 +310,10 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
         net.load_state_dict(average)
     net.eval()
     if rank == 0:
-        if name_presets and getattr(net, "semantic_map", False) and style in style_registry.LOCAL:
+        if name_presets:
             from .presets import name_presets as put_in_order
             order = put_in_order(net.cpu(), style)
-            if quiet:
+            if quiet and order is not None:
                 quiet("map channels put in the order of the preset names (trained channels %s)" % (order,))
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         tensors = {name: value.detach().cpu().contiguous() for name, value in net.state_dict().items()}

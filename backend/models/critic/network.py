@@ -42,8 +42,9 @@ def pooled_features(pyramid):
 
 class CriticHead(nn.Module):
     """Pooled features (N, F) -> score distribution (N, 10) over 1..10 (softmax), NIMA's head; with
-    ``hidden`` > 0 a ReLU layer comes before the FC (PIEA's guide: a score with a peak at the clean photo
-    needs curvature that one linear layer under a softmax barely has; backend/weights/progressive.md).
+    ``hidden`` > 0 a ReLU layer comes before the FC (tried as PIEA's guide, not shipped: a score with a
+    peak at the clean photo needs curvature that one linear layer under a softmax barely has;
+    docs/lab-record.md, session 14).
 
     A fixed standardisation of the features (``feature_mean``/``feature_std``, measured on the training
     set and shipped with the weights) lets one learning rate suit all of them."""
@@ -68,8 +69,8 @@ class CriticHead(nn.Module):
 
 
 def head_from_tensors(tensors):
-    """A CriticHead shaped like a weights file's tensors (NIMA's single FC, or PIEA's guide with a hidden
-    layer), loaded strictly."""
+    """A CriticHead shaped like a weights file's tensors (NIMA's single FC, or one with a hidden layer),
+    loaded strictly."""
     hidden = tensors.get("hidden.weight")
     head = CriticHead(features=tensors["feature_mean"].numel(), hidden=0 if hidden is None else hidden.shape[0])
     head.load_state_dict(tensors, strict=True)
