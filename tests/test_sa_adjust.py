@@ -309,3 +309,41 @@ def test_the_trained_map_channels_are_put_in_the_order_of_the_preset_names_witho
     after, map_after = sa.adjust(net, layer)
     assert torch.allclose(before, after, atol=1e-5)
     assert torch.allclose(map_after, map_before[[2, 1, 0, 3]], atol=1e-5)
+
+
+def test_the_refit_with_val_trains_on_train_and_validation_and_reads_only_test(tmp_path, monkeypatch, photo, capsys):
+    """`train sa-adjust --with-val` (the refit after a recipe is chosen on validation): the trainer gets the
+    train and validation pairs, and only the test split is evaluated, since validation is no longer held out."""
+    import argparse
+    import json
+
+    from PIL import Image
+    from skimage import data
+
+    from training.data import pairs as pairs_module
+    from training.sa_adjust import cli as training_cli
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, rgb in (("astronaut", photo), ("chelsea", data.chelsea()), ("rocket", data.rocket())):
+        Image.fromarray(np.ascontiguousarray(rgb)).save(folder / ("%s.png" % name))
+    root = tmp_path / "pairs"
+    pairs_module.build_pairs("foreground-pop-out", str(root), photos=str(folder), size=96,
+                             cache_dir=str(tmp_path / "cues"), log=lambda *_: None)
+    listing = json.loads((root / "pairs.json").read_text())
+    for record, split in zip(sorted(listing["pairs"], key=lambda r: r["id"]), ("train", "val", "test")):
+        record["split"] = split
+    (root / "pairs.json").write_text(json.dumps(listing))
+    monkeypatch.setattr(pairs_module, "ensure_pairs", lambda style, data=None, log=print: str(root))
+    given = []
+    real_train = trainer.train
+    monkeypatch.setattr(trainer, "train", lambda style, photos, *a, **k: given.append(
+        sorted(p.split for p in photos)) or real_train(style, photos, *a, **dict(k, log=None)))
+    args = argparse.Namespace(style="foreground-pop-out", data=None, variant="huber-mt-s", steps=2, k=None,
+                              augmentations=1, seed=0, lr=3e-4, reframes=0, ema=0.0, tune_last_stage=False,
+                              parse_weight=0.01, out=str(tmp_path / "w.safetensors"), resume=False, with_val=True)
+    training_cli.run_train_sa_adjust(args)
+    said = capsys.readouterr().out
+    assert given == [["train", "val"]]
+    assert "test split (1 photos)" in said and "val split" not in said
+    assert training_cli.data_words(str(root), True) == "1 train + 1 validation photos"

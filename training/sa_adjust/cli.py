@@ -37,6 +37,9 @@ def register_train(models):
                    help="weight of the scene-parsing loss in the multi-task variants (paper: 0.01)")
     p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
                                  "shipped one, recorded in the manifest)")
+    p.add_argument("--with-val", action="store_true",
+                   help="train on the train and validation photos: the refit once a recipe has been chosen on "
+                        "validation (validation is then no longer a measure; test still is)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.set_defaults(func=run_train_sa_adjust)
 
@@ -66,7 +69,8 @@ def run_train_sa_adjust(args):
     shipped = args.out is None
     out = args.out or os.path.join(weights.WEIGHTS_DIR, weights_name(args.style))
     checkpoint = os.path.join(TRAIN_CACHE, "sa-adjust", args.style, args.variant + ".checkpoint.pt")
-    net, info = train.train(args.style, load_split(root, "train", reframes=args.reframes), out, variant=args.variant, steps=args.steps,
+    photos = training_photos(root, args.reframes, args.with_val)
+    net, info = train.train(args.style, photos, out, variant=args.variant, steps=args.steps,
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
                             resume=args.resume, learning_rate=args.lr, ema=args.ema,
                             parse_weight=args.parse_weight, tune_last_stage=args.tune_last_stage)
@@ -76,7 +80,7 @@ def run_train_sa_adjust(args):
     backbone = load_efficientnet_lite0()
     # the validation split is where recipes are compared; the test split is read once, for the record
     tables = {}
-    for split in ("val", "test"):
+    for split in ("test",) if args.with_val else ("val", "test"):
         photos = load_split(root, split)
         tables[split] = evaluate.evaluate_style(args.style, photos, {args.variant: net}, backbone)
         print("%s split (%d photos): input %.2f -> %s %.2f Lab L2" % (
@@ -87,18 +91,35 @@ def run_train_sa_adjust(args):
             args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr,
             (" --reframes %d" % args.reframes if args.reframes else "") + (" --ema %g" % args.ema if args.ema else "")
             + (" --parse-weight %g" % args.parse_weight if args.parse_weight != train.PARSE_WEIGHT else "")
-            + (" --tune-last-stage" if args.tune_last_stage else ""))
+            + (" --tune-last-stage" if args.tune_last_stage else "") + (" --with-val" if args.with_val else ""))
         weights.record(out, "sa-adjust", SAAdjust.version, {
-            "command": command, "data": "style-program pairs of the package photo corpus (%d train photos%s)"
-            % (len(load_split(root, "train")), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
+            "command": command, "data": "style-program pairs of the package photo corpus (%s%s)"
+            % (data_words(root, args.with_val), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
             "backbone": "EfficientNet-Lite0 ImageNet, " + (
                 "fine-tuned at 0.5x lr" if info["finetune"] else
                 "frozen but for its last stage (blocks 11-15), fine-tuned at 0.5x lr" if args.tune_last_stage else "frozen")},
             {"test_photos": len(test), "input_lab_l2": round(table["input"], 3),
-             "lab_l2": round(table[args.variant], 3), "val_photos": len(load_split(root, "val")),
-             "val_input_lab_l2": round(tables["val"]["input"], 3),
-             "val_lab_l2": round(tables["val"][args.variant], 3)})
+             "lab_l2": round(table[args.variant], 3), "val_photos": len(load_split(root, "val"))}
+            | ({"val_in_training": True} if args.with_val else
+               {"val_input_lab_l2": round(tables["val"]["input"], 3), "val_lab_l2": round(tables["val"][args.variant], 3)}))
     print("wrote %s" % out)
+
+
+def training_photos(root, reframes=0, with_val=False):
+    """The pairs a style trains on: the train split (with its reframed crops), and the validation split
+    too for the refit once the recipe has been chosen on validation."""
+    from training.data.pairs import load_split
+
+    return load_split(root, "train", reframes=reframes) + (load_split(root, "val") if with_val else [])
+
+
+def data_words(root, with_val):
+    from training.data.pairs import load_split
+
+    train = len(load_split(root, "train"))
+    if not with_val:
+        return "%d train photos" % train
+    return "%d train + %d validation photos" % (train, len(load_split(root, "val")))
 
 
 def net_from(metadata, tensors):
