@@ -341,9 +341,19 @@ def test_the_refit_with_val_trains_on_train_and_validation_and_reads_only_test(t
         sorted(p.split for p in photos)) or real_train(style, photos, *a, **dict(k, log=None)))
     args = argparse.Namespace(style="foreground-pop-out", data=None, variant="huber-mt-s", steps=2, k=None,
                               augmentations=1, seed=0, lr=3e-4, reframes=0, ema=0.0, tune_last_stage=False,
-                              parse_weight=0.01, out=str(tmp_path / "w.safetensors"), resume=False, with_val=True)
+                              parse_weight=0.01, out=str(tmp_path / "w.safetensors"), resume=False, with_val=True,
+                              schedule="cosine")
     training_cli.run_train_sa_adjust(args)
     said = capsys.readouterr().out
     assert given == [["train", "val"]]
     assert "test split (1 photos)" in said and "val split" not in said
     assert training_cli.data_words(str(root), True) == "1 train + 1 validation photos"
+
+
+def test_the_cosine_schedule_runs_the_rate_from_full_down_to_zero_and_constant_keeps_it():
+    factors = [trainer.rate_factor("cosine", step, 100) for step in range(100)]
+    assert factors[0] == 1.0 and factors[50] == pytest.approx(0.5) and 0 < factors[-1] < 1e-3
+    assert all(a > b for a, b in zip(factors, factors[1:]))
+    assert {trainer.rate_factor("constant", step, 100) for step in range(100)} == {1.0}
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        trainer.rate_factor("step", 0, 100)

@@ -1,6 +1,7 @@
 """The command-line sub-commands of sa-adjust, registered on ``semantic-enhance train`` and ``eval``.
 
     semantic-enhance train sa-adjust --style local-xpro [--data DIR] [--steps 3000] [--variant huber-mt-s]
+                                     [--lr 3e-4] [--schedule cosine] [--tune-last-stage] [--with-val]
     semantic-enhance eval sa-adjust [--style S ...] [--steps 1000] [--retrain] [--shipped-only]
 
 Heavy imports happen inside the commands.
@@ -37,6 +38,8 @@ def register_train(models):
                    help="weight of the scene-parsing loss in the multi-task variants (paper: 0.01)")
     p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
                                  "shipped one, recorded in the manifest)")
+    p.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
+                   help="learning rate over the run: constant (the paper's) or half a cosine down to 0")
     p.add_argument("--with-val", action="store_true",
                    help="train on the train and validation photos: the refit once a recipe has been chosen on "
                         "validation (validation is then no longer a measure; test still is)")
@@ -73,7 +76,8 @@ def run_train_sa_adjust(args):
     net, info = train.train(args.style, photos, out, variant=args.variant, steps=args.steps,
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
                             resume=args.resume, learning_rate=args.lr, ema=args.ema,
-                            parse_weight=args.parse_weight, tune_last_stage=args.tune_last_stage)
+                            parse_weight=args.parse_weight, tune_last_stage=args.tune_last_stage,
+                            schedule=args.schedule)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
@@ -91,7 +95,8 @@ def run_train_sa_adjust(args):
             args.style, args.variant, args.steps, args.seed, args.augmentations, args.lr,
             (" --reframes %d" % args.reframes if args.reframes else "") + (" --ema %g" % args.ema if args.ema else "")
             + (" --parse-weight %g" % args.parse_weight if args.parse_weight != train.PARSE_WEIGHT else "")
-            + (" --tune-last-stage" if args.tune_last_stage else "") + (" --with-val" if args.with_val else ""))
+            + (" --tune-last-stage" if args.tune_last_stage else "")
+            + (" --schedule %s" % args.schedule if args.schedule != "constant" else "") + (" --with-val" if args.with_val else ""))
         weights.record(out, "sa-adjust", SAAdjust.version, {
             "command": command, "data": "style-program pairs of the package photo corpus (%s%s)"
             % (data_words(root, args.with_val), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],

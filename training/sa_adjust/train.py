@@ -207,10 +207,22 @@ def _distributed():
     return world, rank
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def rate_factor(schedule, step, steps):
+    """The learning rate's multiplier at ``step`` of ``steps`` (0-based)."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * step / steps))
+    raise ValueError("unknown schedule %r (known: %s)" % (schedule, ", ".join(SCHEDULES)))
+
+
 def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None, seed=0, augmentations=4,
           checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None,
           learning_rate=LEARNING_RATE, ema=0.0, parse_weight=PARSE_WEIGHT,
-          tune_last_stage=False, name_presets=True):
+          tune_last_stage=False, name_presets=True, schedule="constant"):
     """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``.
 
     ``ema`` > 0 ships the exponential moving average of the weights (decay ``ema``, warmed up as
@@ -219,6 +231,9 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     ``tune_last_stage`` fine-tunes the backbone's last stage (blocks 11-15) at 0.5x the learning rate as
     part of the net (the paper fine-tunes its whole backbone at 0.5x; on the CPU only this stage is
     affordable, and the cached level-16 features stay valid).
+
+    ``schedule`` "cosine" lowers every group's rate along half a cosine to 0 at the last step (the paper:
+    constant), so the weights shipped are not one noisy late iterate.
 
     ``samples`` (from ``prepare_samples``) lets several variants share one preparation of the data.
     ``name_presets``: the map's channels are put in the order of the style's preset names (presets.py)."""
@@ -253,6 +268,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     if finetune:
         groups.append({"params": backbone.parameters(), "lr": learning_rate * 0.5})
     optimiser = torch.optim.Adam(groups)
+    for group in optimiser.param_groups:
+        group["base_lr"] = group["lr"]
     moving_average = torch.full((config["k"],), 1.0 / config["k"])
     average = {name: value.detach().clone() for name, value in net.state_dict().items()} if ema else None
     start_step = 0
@@ -269,6 +286,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     started, running = time.time(), None
     for step in range(start_step, steps):
         batch = [samples[int(i)] for i in torch.randint(0, len(samples), (BATCH,), generator=generator)]
+        for group in optimiser.param_groups:
+            group["lr"] = group["base_lr"] * rate_factor(schedule, step, steps)
         optimiser.zero_grad()
         total, frequencies = 0.0, []
         for sample in batch:
