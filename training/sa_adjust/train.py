@@ -268,8 +268,7 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     if finetune:
         groups.append({"params": backbone.parameters(), "lr": learning_rate * 0.5})
     optimiser = torch.optim.Adam(groups)
-    for group in optimiser.param_groups:
-        group["base_lr"] = group["lr"]
+    base_rates = [group["lr"] for group in groups]   # before a resume loads a checkpoint's (scheduled) rates
     moving_average = torch.full((config["k"],), 1.0 / config["k"])
     average = {name: value.detach().clone() for name, value in net.state_dict().items()} if ema else None
     start_step = 0
@@ -286,8 +285,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     started, running = time.time(), None
     for step in range(start_step, steps):
         batch = [samples[int(i)] for i in torch.randint(0, len(samples), (BATCH,), generator=generator)]
-        for group in optimiser.param_groups:
-            group["lr"] = group["base_lr"] * rate_factor(schedule, step, steps)
+        for group, rate in zip(optimiser.param_groups, base_rates):
+            group["lr"] = rate * rate_factor(schedule, step, steps)
         optimiser.zero_grad()
         total, frequencies = 0.0, []
         for sample in batch:
