@@ -17,19 +17,51 @@ def random_features(seed=0, size=(96, 128)):
     return {s: torch.randn(1, c, -(-h // s), -(-w // s)) for s, c in PYRAMID_CHANNELS.items()}
 
 
-@pytest.mark.parametrize("variant", ["huber-mt", "huber-mt-s"])
-def test_composed_heads_equal_the_papers_squeeze_then_head(variant):
+@pytest.mark.parametrize("variant,colour_context", [("huber-mt", False), ("huber-mt-s", False), ("huber-mt-s", True)])
+def test_composed_heads_equal_the_papers_squeeze_then_head(variant, colour_context):
     """head(1x1 squeeze to 512 of the concatenated, upsampled, L2-normalised parts), computed the long way."""
-    net = sa.SAAdjustNet(trainer.network_config("local-xpro", variant)).eval()
+    net = sa.SAAdjustNet(trainer.network_config("local-xpro", variant, colour_context=colour_context)).eval()
     features = random_features()
+    lab = sa.network_lab(torch.rand(1, 3, 96, 128))
     positions = torch.rand(1, 300, 2) * 2 - 1
     with torch.no_grad():
-        fast = net.heads_at(net.head_maps(features), positions)
-        parts = net._parts(features)
+        if colour_context:
+            torch.nn.init.normal_(net.squeeze["colour"].weight)
+        fast = net.heads_at(net.head_maps(features, lab), positions)
+        parts = net._parts(features, lab)
+        assert ("colour" in parts) == colour_context
         context = sum(sa.sample(net.squeeze[key](part), positions) for key, part in parts.items())  # (1, P, 512)
         for name, head in net._heads().items():
             slow = F.linear(context, head.weight[:, :, 0, 0], head.bias)
             assert torch.allclose(fast[name], slow, atol=1e-4), name
+
+
+def test_a_colour_context_net_starts_as_the_papers_and_reads_where_a_colour_stands_out():
+    """The colour part starts at zero (the paper's heads exactly), needs the photo's Lab, and once trained it
+    moves the map where a colour unlike the photo's sits: the cue the subject masks are made of."""
+    config = trainer.network_config("foreground-pop-out", "huber-mt-s", colour_context=True)
+    net = sa.SAAdjustNet(config).eval()
+    plain = sa.SAAdjustNet(dict(config, colour_context=False)).eval()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("squeeze.colour")})
+    features = random_features()
+    photo = torch.full((1, 3, 96, 128), 0.4)
+    photo[:, :, 30:60, 40:80] = torch.tensor([0.9, 0.2, 0.1]).view(1, 3, 1, 1)   # a red subject on grey
+    lab = sa.network_lab(photo)
+    positions = torch.rand(1, 200, 2) * 2 - 1
+    with torch.no_grad():
+        ours = net.heads_at(net.head_maps(features, lab), positions)
+        papers = plain.heads_at(plain.head_maps(features), positions)
+        for name in ours:
+            assert torch.allclose(ours[name], papers[name], atol=1e-5), name
+        with pytest.raises(ValueError, match="pass its Lab"):
+            net.head_maps(features)
+        torch.manual_seed(0)
+        torch.nn.init.normal_(net.squeeze["colour"].weight)
+        grid = sa.pixel_grid(96, 128, "cpu")
+        logits = [net.heads_at(net.head_maps(features, sa.network_lab(image)), grid)["map_logits"][0]
+                  for image in (photo, torch.full_like(photo, 0.4))]
+    moved = (logits[0] - logits[1]).abs().sum(-1).view(96, 128)   # the same features: only the colours differ
+    assert moved[35:55, 45:75].mean() > 2 * moved[:, 116:].mean()  # the red patch, against the far margin
 
 
 def test_presets_equal_the_bilinear_model_of_eq_2_per_preset():
@@ -342,7 +374,7 @@ def test_the_refit_with_val_trains_on_train_and_validation_and_reads_only_test(t
     args = argparse.Namespace(style="foreground-pop-out", data=None, variant="huber-mt-s", steps=2, k=None,
                               augmentations=1, seed=0, lr=3e-4, reframes=0, ema=0.0, tune_last_stage=False,
                               parse_weight=0.01, out=str(tmp_path / "w.safetensors"), resume=False, with_val=True,
-                              schedule="cosine")
+                              schedule="cosine", colour_context=False, colours_of=None)
     training_cli.run_train_sa_adjust(args)
     said = capsys.readouterr().out
     assert given == [["train", "val"]]
@@ -357,3 +389,52 @@ def test_the_cosine_schedule_runs_the_rate_from_full_down_to_zero_and_constant_k
     assert {trainer.rate_factor("constant", step, 100) for step in range(100)} == {1.0}
     with pytest.raises(ValueError, match="unknown schedule 'step'"):
         trainer.rate_factor("step", 0, 100)
+
+
+def test_colours_of_learns_from_another_styles_pairs_and_is_judged_on_its_own(tmp_path, monkeypatch, photo, capsys):
+    """`train sa-adjust --style watercolor --colours-of foreground-pop-out`: the network learns Pop-Out's
+    colours (whose strokes the brush paints over), is saved as a watercolor network (so the brush follows
+    it), and both splits are read on watercolor's own pairs."""
+    import argparse
+    import json
+
+    from PIL import Image
+    from safetensors import safe_open
+    from skimage import data
+
+    from training.data import pairs as pairs_module
+    from training.sa_adjust import cli as training_cli
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, rgb in (("astronaut", photo), ("chelsea", data.chelsea()), ("rocket", data.rocket())):
+        Image.fromarray(np.ascontiguousarray(rgb)).save(folder / ("%s.png" % name))
+    roots = {}
+    for style in ("foreground-pop-out", "watercolor"):
+        roots[style] = root = tmp_path / style
+        pairs_module.build_pairs(style, str(root), photos=str(folder), size=96, cache_dir=str(tmp_path / "cues"),
+                                 log=lambda *_: None)
+        listing = json.loads((root / "pairs.json").read_text())
+        for record, split in zip(sorted(listing["pairs"], key=lambda r: r["id"]), ("train", "val", "test")):
+            record["split"] = split
+        (root / "pairs.json").write_text(json.dumps(listing))
+    monkeypatch.setattr(pairs_module, "ensure_pairs", lambda style, data=None, log=print: str(roots[style]))
+    given = []
+    real_train = trainer.train
+    monkeypatch.setattr(trainer, "train", lambda style, photos, *a, **k: given.append(
+        (style, [str(p.target) for p in photos])) or real_train(style, photos, *a, **dict(k, log=None)))
+    out = tmp_path / "w.safetensors"
+    args = argparse.Namespace(style="watercolor", data=None, variant="huber-mt-s", steps=2, k=None,
+                              augmentations=1, seed=0, lr=3e-4, reframes=0, ema=0.0, tune_last_stage=False,
+                              parse_weight=0.01, out=str(out), resume=False, with_val=False,
+                              schedule="constant", colour_context=True, colours_of="foreground-pop-out")
+    training_cli.run_train_sa_adjust(args)
+    said = capsys.readouterr().out
+    (style, targets), = given
+    assert style == "watercolor" and len(targets) == 1
+    assert targets[0].startswith(str(roots["foreground-pop-out"]))
+    assert "val split (1 photos)" in said and "test split (1 photos)" in said
+    with safe_open(str(out), "pt") as handle:
+        config = json.loads(handle.metadata()["config"])
+    assert config["style"] == "watercolor" and config["colour_context"] is True
+    assert sa.has_brush(config["style"])

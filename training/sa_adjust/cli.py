@@ -2,6 +2,7 @@
 
     semantic-enhance train sa-adjust --style local-xpro [--data DIR] [--steps 3000] [--variant huber-mt-s]
                                      [--lr 3e-4] [--schedule cosine] [--tune-last-stage] [--with-val]
+                                     [--colour-context] [--colours-of foreground-pop-out]
     semantic-enhance eval sa-adjust [--style S ...] [--steps 1000] [--retrain] [--shipped-only]
 
 Heavy imports happen inside the commands.
@@ -38,6 +39,12 @@ def register_train(models):
                    help="weight of the scene-parsing loss in the multi-task variants (paper: 0.01)")
     p.add_argument("--out", help="weights file (default: backend/weights/sa-adjust-STYLE.safetensors, the "
                                  "shipped one, recorded in the manifest)")
+    p.add_argument("--colour-context", action="store_true",
+                   help="the map and parsing heads also read the photo's colour context (position, neighbourhood "
+                        "and photo Lab, two classical saliencies; not in the paper)")
+    p.add_argument("--colours-of", choices=SA_STYLES, default=None, metavar="STYLE",
+                   help="learn the colour mapping from this style's pairs (watercolor: foreground-pop-out, whose "
+                        "colours its brush paints over); evaluated on --style's own pairs")
     p.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
                    help="learning rate over the run: constant (the paper's) or half a cosine down to 0")
     p.add_argument("--with-val", action="store_true",
@@ -66,18 +73,20 @@ def run_train_sa_adjust(args):
     from training.sa_adjust import evaluate, train
 
     root = ensure_pairs(args.style, args.data)
+    # the pairs learnt from: the style's own, or (--colours-of) another style's whose colours this one shares
+    learn_from = ensure_pairs(args.colours_of, None) if args.colours_of else root
     if args.reframes:
         from training.data.pairs import add_reframes
-        add_reframes(root, args.reframes)
+        add_reframes(learn_from, args.reframes)
     shipped = args.out is None
     out = args.out or os.path.join(weights.WEIGHTS_DIR, weights_name(args.style))
     checkpoint = os.path.join(TRAIN_CACHE, "sa-adjust", args.style, args.variant + ".checkpoint.pt")
-    photos = training_photos(root, args.reframes, args.with_val)
+    photos = training_photos(learn_from, args.reframes, args.with_val)
     net, info = train.train(args.style, photos, out, variant=args.variant, steps=args.steps,
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
                             resume=args.resume, learning_rate=args.lr, ema=args.ema,
                             parse_weight=args.parse_weight, tune_last_stage=args.tune_last_stage,
-                            schedule=args.schedule)
+                            schedule=args.schedule, colour_context=args.colour_context)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
@@ -96,10 +105,12 @@ def run_train_sa_adjust(args):
             (" --reframes %d" % args.reframes if args.reframes else "") + (" --ema %g" % args.ema if args.ema else "")
             + (" --parse-weight %g" % args.parse_weight if args.parse_weight != train.PARSE_WEIGHT else "")
             + (" --tune-last-stage" if args.tune_last_stage else "")
-            + (" --schedule %s" % args.schedule if args.schedule != "constant" else "") + (" --with-val" if args.with_val else ""))
+            + (" --schedule %s" % args.schedule if args.schedule != "constant" else "")
+            + (" --colour-context" if args.colour_context else "") + (" --with-val" if args.with_val else "")
+            + (" --colours-of %s" % args.colours_of if args.colours_of else ""))
         weights.record(out, "sa-adjust", SAAdjust.version, {
-            "command": command, "data": "style-program pairs of the package photo corpus (%s%s)"
-            % (data_words(root, args.with_val), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
+            "command": command, "data": "%sstyle-program pairs of the package photo corpus (%s%s)"
+            % ("%s's " % args.colours_of if args.colours_of else "", data_words(learn_from, args.with_val), ", %d reframed crops each" % args.reframes if args.reframes else ""), "seconds": round(info["seconds"]), "device": info["device"],
             "backbone": "EfficientNet-Lite0 ImageNet, " + (
                 "fine-tuned at 0.5x lr" if info["finetune"] else
                 "frozen but for its last stage (blocks 11-15), fine-tuned at 0.5x lr" if args.tune_last_stage else "frozen")},

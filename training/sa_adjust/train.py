@@ -50,9 +50,9 @@ BATCH = 4
 LEARNING_RATE = 1e-4
 
 
-def network_config(style, variant, k=None, tune_last_stage=False):
+def network_config(style, variant, k=None, tune_last_stage=False, colour_context=False):
     return {"style": style, "variant": variant, "k": int(k or len(style_registry.get(style).presets)),
-            "tuned_last_stage": bool(tune_last_stage),
+            "tuned_last_stage": bool(tune_last_stage), "colour_context": bool(colour_context),
             "semantic_map": VARIANTS[variant]["semantic_map"], "rank": 256, "context": 512,
             "renet_hidden": 128, "renet_out": 256,
             "channels": {str(level): PYRAMID_CHANNELS[level] for level in PYRAMID_CHANNELS}}
@@ -170,7 +170,7 @@ def sample_loss(net, sample, features, variant, moving_average, generator, parse
     target = sample.lab_target.flatten(1)[:, index].T.unsqueeze(0)
     if spec.get("global_model"):
         return F.huber_loss(net.transform(features, lab_at), target, delta=HUBER_DELTA, reduction="none").sum(-1).mean(), None
-    result = sa.forward_pixels(net, features, lab_at, positions)
+    result = sa.forward_pixels(net, features, lab_at, positions, sample.lab_in[None])
     if spec["semantic_map"]:
         errors = F.huber_loss(result["presets"], target.unsqueeze(-2).expand_as(result["presets"]),
                               delta=HUBER_DELTA, reduction="none").sum(-1)             # (1, P, K)
@@ -222,7 +222,7 @@ def rate_factor(schedule, step, steps):
 def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None, seed=0, augmentations=4,
           checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None,
           learning_rate=LEARNING_RATE, ema=0.0, parse_weight=PARSE_WEIGHT,
-          tune_last_stage=False, name_presets=True, schedule="constant"):
+          tune_last_stage=False, name_presets=True, schedule="constant", colour_context=False):
     """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``.
 
     ``ema`` > 0 ships the exponential moving average of the weights (decay ``ema``, warmed up as
@@ -231,6 +231,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     ``tune_last_stage`` fine-tunes the backbone's last stage (blocks 11-15) at 0.5x the learning rate as
     part of the net (the paper fine-tunes its whole backbone at 0.5x; on the CPU only this stage is
     affordable, and the cached level-16 features stay valid).
+
+    ``colour_context`` gives the heads the photo's colour context (network.py; not in the paper).
 
     ``schedule`` "cosine" lowers every group's rate along half a cosine to 0 at the last step (the paper:
     constant), so the weights shipped are not one noisy late iterate.
@@ -244,7 +246,7 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     finetune = (device == "cuda") if finetune_backbone is None else finetune_backbone
     torch.manual_seed(seed)  # the same initial weights in every process
     generator = torch.Generator().manual_seed(seed + 1000 * rank)
-    config = network_config(style, variant, k, tune_last_stage)
+    config = network_config(style, variant, k, tune_last_stage, colour_context)
     net = build_net(config).to(device)
     backbone = load_efficientnet_lite0(device=device)
     top = getattr(net, "top", None)

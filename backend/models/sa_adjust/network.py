@@ -8,7 +8,10 @@ The network (``SAAdjustNet``) follows the paper's heads on our shared backbone:
 - the low-rank bilinear regression of eq. (2) with tanh, predicting a residual added to the input Lab;
 - variant ``S``: a K-way semantic adjustment map p(m_k = 1 | x) replaces the context features; the
   output is the exact expectation over the K presets (eqs. 3-7);
-- a scene-parsing head on the context features for multi-task training (``MT``).
+- a scene-parsing head on the context features for multi-task training (``MT``);
+- optional (``colour_context``, not in the paper): the colour context of ``imaging/context.py`` (position,
+  neighbourhood and photo Lab, two classical saliencies) as one more part of the context, so the map can
+  tell a subject by how its colour stands against the photo's, which the backbone's features do not say.
 
 The 1x1 squeeze and V are linear, so they are applied at each level's own resolution and the results
 upsampled (bilinear interpolation commutes with linear maps): the same function as the paper's, with
@@ -22,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...imaging import color
+from ...imaging.context import COLOUR_CHANNELS, SALIENCY_CHANNELS, colour_context
 from ...imaging.upsample import pixel_grid, sample_maps as sample  # noqa: F401  (sa_adjust's API)
 from ..backbones.efficientnet import blocks_after
 
@@ -112,6 +116,10 @@ class SAAdjustNet(LastStageOwner):
         self.squeeze = nn.ModuleDict({str(level): nn.Conv2d(channels[level], context, 1, bias=False)
                                       for level in HYPERCOLUMN_LEVELS})
         self.squeeze["renet"] = nn.Conv2d(config["renet_out"], context, 1)
+        self.colour_context = bool(config.get("colour_context", False))
+        if self.colour_context:  # starts at zero: the context is the paper's until training finds a use for it
+            self.squeeze["colour"] = nn.Conv2d(COLOUR_CHANNELS + SALIENCY_CHANNELS, context, 1, bias=False)
+            nn.init.zeros_(self.squeeze["colour"].weight)
         colour_features = 3 + channels[COLOUR_LEVEL]
         self.U = nn.Linear(colour_features, rank)
         self.P = nn.Linear(rank, 3)
@@ -126,10 +134,15 @@ class SAAdjustNet(LastStageOwner):
         self.parse = nn.Conv2d(context, len(PARSE_CLASSES), 1)
 
     # -- context ---------------------------------------------------------------------------------
-    def _parts(self, features):
-        """The normalised parts of the context, at their own resolutions: three hypercolumn levels and ReNet."""
+    def _parts(self, features, lab=None):
+        """The parts of the context, at their own resolutions: three hypercolumn levels and ReNet (each
+        L2-normalised), and the colour context of the input ``lab`` (1, 3, h, w; network units) if configured."""
         parts = {str(level): l2_normalise(features[level].float()) for level in HYPERCOLUMN_LEVELS}
         parts["renet"] = l2_normalise(self.renet(self.level32(features)))
+        if self.colour_context:
+            if lab is None:
+                raise ValueError("this network reads the photo's colour context: pass its Lab")
+            parts["colour"] = colour_context(lab.float(), saliency=True)
         return parts
 
     def _heads(self):
@@ -137,14 +150,14 @@ class SAAdjustNet(LastStageOwner):
         heads["map_logits" if self.semantic_map else "V"] = self.map_logits if self.semantic_map else self.V
         return heads
 
-    def head_maps(self, features):
+    def head_maps(self, features, lab=None):
         """Every linear head on the context, as maps at each part's own resolution.
 
         head(squeeze(concat(parts))) = sum over parts of (W_head W_part) part: composing the two 1x1
         convolutions first means the 512-channel context is never materialised per pixel, and the
         (linear) bilinear upsampling is done on the few head channels only. Returns {head: [(map), ...]}
         plus the constant bias of each head."""
-        parts = self._parts(features)
+        parts = self._parts(features, lab)
         maps = {}
         for name, head in self._heads().items():
             w_head = head.weight[:, :, 0, 0]
@@ -178,14 +191,15 @@ class SAAdjustNet(LastStageOwner):
         return torch.tanh(self.P(u * torch.tanh(v_pre)))
 
 
-def forward_pixels(net, features, lab_at, positions):
+def forward_pixels(net, features, lab_at, positions, lab=None):
     """Everything the losses need at a set of pixels.
 
     features: backbone pyramid; lab_at (N, P, 3) input Lab (network units) at those pixels;
-    positions (N, P, 2). Returns dict with 'output' (N, P, 3) and, per variant, 'presets' (N, P, K, 3)
+    positions (N, P, 2); lab (1, 3, H, W) the whole input (network units), read by a colour-context net.
+    Returns dict with 'output' (N, P, 3) and, per variant, 'presets' (N, P, K, 3)
     and 'map' (N, P, K) probabilities, plus 'parse' logits (N, P, classes).
     """
-    heads = net.heads_at(net.head_maps(features), positions)
+    heads = net.heads_at(net.head_maps(features, lab), positions)
     colour = net.colour_features(lab_at, sample(features[COLOUR_LEVEL].float(), positions))
     result = {"parse": heads["parse"]}
     if net.semantic_map:
@@ -225,7 +239,7 @@ def predict_low_res(net, features, rgb_low, chunk=65536):
     positions = pixel_grid(h, w, rgb_low.device)
     lab_at = lab.flatten(2).transpose(1, 2)
     with torch.no_grad():
-        maps = net.head_maps(features)
+        maps = net.head_maps(features, lab)
         level2 = features[COLOUR_LEVEL].float()
         pieces, probability_pieces = [], []
         for start in range(0, h * w, chunk):
