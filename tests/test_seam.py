@@ -39,7 +39,8 @@ def test_sa_adjust_and_filters_through_the_seam_give_the_pre_seam_outputs(photo,
     the code before the seam gave on the bundled photos (tests/data: crops of its outputs, made by it).
     Re-recorded for issue 19's retrained sa-adjust weights and watercolor's strokes carried as colour maps
     (the filters' crops came out bit for bit the same when re-recording, so the harness is unchanged), and
-    again for session 14's 3000-step weights (only the sa-adjust crops re-recorded)."""
+    again for session 14's 3000-step weights and session 16's colour-context weights (only the sa-adjust crops
+    re-recorded)."""
     monkeypatch.setattr(mixing, "EDGE_RADIUS", 0)
     expected = np.load(os.path.join(HERE, "data", "pre_seam_outputs.npz"))
     selection = np.zeros(photo.shape[:2] + (1,), np.uint8)
