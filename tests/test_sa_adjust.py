@@ -27,8 +27,8 @@ def test_composed_heads_equal_the_papers_squeeze_then_head(variant, colour_conte
     with torch.no_grad():
         if colour_context:
             torch.nn.init.normal_(net.squeeze["colour"].weight)
-        fast = net.heads_at(net.head_maps(features, lab), positions)
-        parts = net._parts(features, lab)
+        fast = net.heads_at(net.head_maps(features, net.colour_maps(lab)), positions)
+        parts = net._parts(features, net.colour_maps(lab))
         assert ("colour" in parts) == colour_context
         context = sum(sa.sample(net.squeeze[key](part), positions) for key, part in parts.items())  # (1, P, 512)
         for name, head in net._heads().items():
@@ -49,16 +49,16 @@ def test_a_colour_context_net_starts_as_the_papers_and_reads_where_a_colour_stan
     lab = sa.network_lab(photo)
     positions = torch.rand(1, 200, 2) * 2 - 1
     with torch.no_grad():
-        ours = net.heads_at(net.head_maps(features, lab), positions)
+        ours = net.heads_at(net.head_maps(features, net.colour_maps(lab)), positions)
         papers = plain.heads_at(plain.head_maps(features), positions)
         for name in ours:
             assert torch.allclose(ours[name], papers[name], atol=1e-5), name
-        with pytest.raises(ValueError, match="pass its Lab"):
+        with pytest.raises(ValueError, match="pass its colour_maps"):
             net.head_maps(features)
         torch.manual_seed(0)
         torch.nn.init.normal_(net.squeeze["colour"].weight)
         grid = sa.pixel_grid(96, 128, "cpu")
-        logits = [net.heads_at(net.head_maps(features, sa.network_lab(image)), grid)["map_logits"][0]
+        logits = [net.heads_at(net.head_maps(features, net.colour_maps(sa.network_lab(image))), grid)["map_logits"][0]
                   for image in (photo, torch.full_like(photo, 0.4))]
     moved = (logits[0] - logits[1]).abs().sum(-1).view(96, 128)   # the same features: only the colours differ
     assert moved[35:55, 45:75].mean() > 2 * moved[:, 116:].mean()  # the red patch, against the far margin
@@ -438,3 +438,18 @@ def test_colours_of_learns_from_another_styles_pairs_and_is_judged_on_its_own(tm
         config = json.loads(handle.metadata()["config"])
     assert config["style"] == "watercolor" and config["colour_context"] is True
     assert sa.has_brush(config["style"])
+
+
+def test_the_trainer_computes_a_samples_colour_context_once_not_at_every_step(monkeypatch):
+    """The colour maps are fixed maths of the photo (~40 ms each on this CPU, against ~100 ms for a whole
+    step's four photos without them): the sample keeps them after its first step."""
+    net = sa.SAAdjustNet(trainer.network_config("foreground-pop-out", "huber-mt-s", colour_context=True))
+    lab = sa.network_lab(torch.rand(1, 3, 96, 128))[0]
+    sample = trainer.Sample(lab, lab.clone(), torch.zeros(96, 128, dtype=torch.uint8), None, random_features())
+    calls = []
+    real = net.colour_maps
+    monkeypatch.setattr(net, "colour_maps", lambda lab: calls.append(1) or real(lab))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        trainer.sample_loss(net, sample, sample.features, "huber-mt-s", torch.full((2,), 0.5), generator)
+    assert len(calls) == 1 and torch.equal(sample.colour, real(lab[None]))

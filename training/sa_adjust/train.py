@@ -95,6 +95,7 @@ class Sample:
     labels: torch.Tensor      # (H, W) uint8 (five classes; a quarter of the memory of long)
     rgb: torch.Tensor         # (3, H, W) for on-the-fly backbone passes; None when features are cached
     features: dict            # cached pyramid (float16) or None
+    colour: torch.Tensor = None  # the colour-context maps, computed on first use by a net that reads them
 
 
 def prepare_samples(pairs, backbone, augmentations, cache_features=True, seed=0, log=print):
@@ -170,7 +171,9 @@ def sample_loss(net, sample, features, variant, moving_average, generator, parse
     target = sample.lab_target.flatten(1)[:, index].T.unsqueeze(0)
     if spec.get("global_model"):
         return F.huber_loss(net.transform(features, lab_at), target, delta=HUBER_DELTA, reduction="none").sum(-1).mean(), None
-    result = sa.forward_pixels(net, features, lab_at, positions, sample.lab_in[None])
+    if sample.colour is None and getattr(net, "colour_context", False):
+        sample.colour = net.colour_maps(sample.lab_in[None])   # ~40 ms a photo: once, not at every step
+    result = sa.forward_pixels(net, features, lab_at, positions, sample.colour)
     if spec["semantic_map"]:
         errors = F.huber_loss(result["presets"], target.unsqueeze(-2).expand_as(result["presets"]),
                               delta=HUBER_DELTA, reduction="none").sum(-1)             # (1, P, K)

@@ -134,15 +134,20 @@ class SAAdjustNet(LastStageOwner):
         self.parse = nn.Conv2d(context, len(PARSE_CLASSES), 1)
 
     # -- context ---------------------------------------------------------------------------------
-    def _parts(self, features, lab=None):
+    def colour_maps(self, lab):
+        """The colour-context part of a photo's Lab (1, 3, h, w; network units), or None for the paper's
+        net. Fixed maths of the photo alone, so a trainer computes it once per sample, not once per step."""
+        return colour_context(lab.float(), saliency=True) if self.colour_context else None
+
+    def _parts(self, features, colour=None):
         """The parts of the context, at their own resolutions: three hypercolumn levels and ReNet (each
-        L2-normalised), and the colour context of the input ``lab`` (1, 3, h, w; network units) if configured."""
+        L2-normalised), and ``colour`` (from ``colour_maps``) if the net reads the colour context."""
         parts = {str(level): l2_normalise(features[level].float()) for level in HYPERCOLUMN_LEVELS}
         parts["renet"] = l2_normalise(self.renet(self.level32(features)))
         if self.colour_context:
-            if lab is None:
-                raise ValueError("this network reads the photo's colour context: pass its Lab")
-            parts["colour"] = colour_context(lab.float(), saliency=True)
+            if colour is None:
+                raise ValueError("this network reads the photo's colour context: pass its colour_maps(lab)")
+            parts["colour"] = colour
         return parts
 
     def _heads(self):
@@ -150,14 +155,14 @@ class SAAdjustNet(LastStageOwner):
         heads["map_logits" if self.semantic_map else "V"] = self.map_logits if self.semantic_map else self.V
         return heads
 
-    def head_maps(self, features, lab=None):
+    def head_maps(self, features, colour=None):
         """Every linear head on the context, as maps at each part's own resolution.
 
         head(squeeze(concat(parts))) = sum over parts of (W_head W_part) part: composing the two 1x1
         convolutions first means the 512-channel context is never materialised per pixel, and the
         (linear) bilinear upsampling is done on the few head channels only. Returns {head: [(map), ...]}
         plus the constant bias of each head."""
-        parts = self._parts(features, lab)
+        parts = self._parts(features, colour)
         maps = {}
         for name, head in self._heads().items():
             w_head = head.weight[:, :, 0, 0]
@@ -191,15 +196,15 @@ class SAAdjustNet(LastStageOwner):
         return torch.tanh(self.P(u * torch.tanh(v_pre)))
 
 
-def forward_pixels(net, features, lab_at, positions, lab=None):
+def forward_pixels(net, features, lab_at, positions, colour=None):
     """Everything the losses need at a set of pixels.
 
     features: backbone pyramid; lab_at (N, P, 3) input Lab (network units) at those pixels;
-    positions (N, P, 2); lab (1, 3, H, W) the whole input (network units), read by a colour-context net.
+    positions (N, P, 2); colour the photo's ``net.colour_maps(lab)`` (None for the paper's net).
     Returns dict with 'output' (N, P, 3) and, per variant, 'presets' (N, P, K, 3)
     and 'map' (N, P, K) probabilities, plus 'parse' logits (N, P, classes).
     """
-    heads = net.heads_at(net.head_maps(features, lab), positions)
+    heads = net.heads_at(net.head_maps(features, colour), positions)
     colour = net.colour_features(lab_at, sample(features[COLOUR_LEVEL].float(), positions))
     result = {"parse": heads["parse"]}
     if net.semantic_map:
@@ -239,7 +244,7 @@ def predict_low_res(net, features, rgb_low, chunk=65536):
     positions = pixel_grid(h, w, rgb_low.device)
     lab_at = lab.flatten(2).transpose(1, 2)
     with torch.no_grad():
-        maps = net.head_maps(features, lab)
+        maps = net.head_maps(features, net.colour_maps(lab))
         level2 = features[COLOUR_LEVEL].float()
         pieces, probability_pieces = [], []
         for start in range(0, h * w, chunk):
