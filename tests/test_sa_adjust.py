@@ -64,6 +64,29 @@ def test_a_colour_context_net_starts_as_the_papers_and_reads_where_a_colour_stan
     assert moved[35:55, 45:75].mean() > 2 * moved[:, 116:].mean()  # the red patch, against the far margin
 
 
+def test_the_subject_cue_is_saliency_against_this_photos_own_average():
+    """``--subject-cue``: the saliency maps standardised over the photo, so "more salient than this photo's
+    average" is one fixed threshold for a 1x1 head whatever the photo's contrast; its net starts as the
+    paper's too (the colour part at zero) and reads three channels more."""
+    from backend.imaging.context import SUBJECT_CHANNELS, colour_context, subject_cue
+    photo = torch.full((1, 3, 96, 128), 0.4)
+    photo[:, :, 30:60, 40:80] = torch.tensor([0.9, 0.2, 0.1]).view(1, 3, 1, 1)
+    plain, cued = (colour_context(sa.network_lab(photo), saliency=True, subject=s) for s in (False, True))
+    assert cued.shape[1] == plain.shape[1] + SUBJECT_CHANNELS and torch.equal(cued[:, :plain.shape[1]], plain)
+    z = cued[0, -SUBJECT_CHANNELS:]                                       # at a quarter of the photo's size
+    achanta_and_combined = z[[0, 2]]  # (the spectral residual of a flat rectangle rings at its edges)
+    assert (achanta_and_combined[:, 9:14, 12:18].amin((1, 2)) > 1.0).all()
+    assert (achanta_and_combined[:, :, 28:].amax((1, 2)) < 0.0).all()
+    assert z.mean((1, 2)).abs().max() < 0.05   # standardised (up to the clipping at +-4)
+    distance, residual = cued[:, -SUBJECT_CHANNELS - 2:-SUBJECT_CHANNELS - 1], cued[:, -SUBJECT_CHANNELS - 1:-SUBJECT_CHANNELS]
+    assert torch.allclose(subject_cue(0.3 * distance, 0.3 * residual), z[None], atol=1e-4)  # a fainter photo, the same cue
+    config = trainer.network_config("foreground-pop-out", "huber-mt-s", subject_cue=True)
+    assert config["colour_context"] and config["subject_cue"]
+    net = sa.SAAdjustNet(config).eval()
+    assert net.squeeze["colour"].weight.shape[1] == cued.shape[1] and not net.squeeze["colour"].weight.any()
+    assert net.colour_maps(sa.network_lab(photo)).shape == cued.shape
+
+
 def test_presets_equal_the_bilinear_model_of_eq_2_per_preset():
     net = sa.SAAdjustNet(trainer.network_config("local-xpro", "huber-mt-s"))
     colour = torch.randn(1, 50, net.U.in_features)
@@ -374,7 +397,7 @@ def test_the_refit_with_val_trains_on_train_and_validation_and_reads_only_test(t
     args = argparse.Namespace(style="foreground-pop-out", data=None, variant="huber-mt-s", steps=2, k=None,
                               augmentations=1, seed=0, lr=3e-4, reframes=0, ema=0.0, tune_last_stage=False,
                               parse_weight=0.01, out=str(tmp_path / "w.safetensors"), resume=False, with_val=True,
-                              schedule="cosine", colour_context=False, colours_of=None)
+                              schedule="cosine", colour_context=False, subject_cue=False, colours_of=None)
     training_cli.run_train_sa_adjust(args)
     said = capsys.readouterr().out
     assert given == [["train", "val"]]
@@ -427,7 +450,7 @@ def test_colours_of_learns_from_another_styles_pairs_and_is_judged_on_its_own(tm
     args = argparse.Namespace(style="watercolor", data=None, variant="huber-mt-s", steps=2, k=None,
                               augmentations=1, seed=0, lr=3e-4, reframes=0, ema=0.0, tune_last_stage=False,
                               parse_weight=0.01, out=str(out), resume=False, with_val=False,
-                              schedule="constant", colour_context=True, colours_of="foreground-pop-out")
+                              schedule="constant", colour_context=False, subject_cue=True, colours_of="foreground-pop-out")
     training_cli.run_train_sa_adjust(args)
     said = capsys.readouterr().out
     (style, targets), = given
@@ -436,7 +459,7 @@ def test_colours_of_learns_from_another_styles_pairs_and_is_judged_on_its_own(tm
     assert "val split (1 photos)" in said and "test split (1 photos)" in said
     with safe_open(str(out), "pt") as handle:
         config = json.loads(handle.metadata()["config"])
-    assert config["style"] == "watercolor" and config["colour_context"] is True
+    assert config["style"] == "watercolor" and config["colour_context"] is True and config["subject_cue"] is True
     assert sa.has_brush(config["style"])
 
 

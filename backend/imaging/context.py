@@ -21,6 +21,7 @@ def box_average(maps, fraction):
 COLOUR_POOLS = (0.1, 0.3)   # the neighbourhood's Lab averaged over these fractions of the photo
 COLOUR_CHANNELS = 3 + 3 * len(COLOUR_POOLS) + 6
 SALIENCY_CHANNELS = 2
+SUBJECT_CHANNELS = 3        # the saliency maps standardised over the photo (``subject_cue``)
 
 
 def spectral_residual(grey, size=64):
@@ -40,11 +41,28 @@ def spectral_residual(grey, size=64):
     return (saliency - low) / (high - low).clamp_min(1e-8)
 
 
-def colour_context(lab, saliency=False):
+def subject_cue(distance, residual):
+    """Achanta's distance and the spectral residual (1, 1, h, w), each and their centre-weighted sum (0.6 / 0.4,
+    as the style programs weigh them) standardised over the photo: (map - mean) / std, clipped to +-4.
+
+    Why: a subject is "more salient than this photo's average", a threshold that moves with every photo; a
+    1x1 head on maps scaled to [0, 1] cannot draw it, on standardised maps it is a constant."""
+    _, _, h, w = distance.shape
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=distance.device).view(1, 1, h, 1)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=distance.device).view(1, 1, 1, w)
+    centre = torch.exp(-((xs / 0.6) ** 2 + (ys / 0.6) ** 2) / 2.0)
+    combined = (0.6 * distance + 0.4 * residual) * (0.3 + 0.7 * centre)
+    maps = torch.cat([distance, residual, combined], dim=1)
+    mean, std = maps.mean((2, 3), keepdim=True), maps.std((2, 3), keepdim=True)
+    return ((maps - mean) / std.clamp_min(1e-6)).clamp(-4.0, 4.0)
+
+
+def colour_context(lab, saliency=False, subject=False):
     """Lab/100 (1, 3, h, w) -> (1, COLOUR_CHANNELS, h/4, w/4) maps of where a pixel is and what colours
     surround it: position (x, y in [-1, 1], x² + y²), the Lab averaged over boxes of ``COLOUR_POOLS`` of the
     photo, and the photo's mean and std Lab (constant maps); with ``saliency``, Achanta's distance to the
-    photo's mean Lab and Hou & Zhang's spectral residual (SALIENCY_CHANNELS more)."""
+    photo's mean Lab and Hou & Zhang's spectral residual (SALIENCY_CHANNELS more); with ``subject`` (which
+    needs ``saliency``), ``subject_cue`` of the two (SUBJECT_CHANNELS more)."""
     small = F.avg_pool2d(lab, 4, ceil_mode=True) if min(lab.shape[-2:]) >= 16 else lab
     _, _, h, w = small.shape
     ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=lab.device).view(1, 1, h, 1).expand(1, 1, h, w)
@@ -55,4 +73,6 @@ def colour_context(lab, saliency=False):
     if saliency:  # classical saliency: Achanta's distance to the photo's mean Lab, Hou & Zhang's spectral residual
         distance = torch.linalg.vector_norm(small - lab.mean((2, 3), keepdim=True), dim=1, keepdim=True)
         extra = [distance / distance.amax().clamp_min(1e-6), spectral_residual(small[:, :1])]
+        if subject:
+            extra.append(subject_cue(*extra))
     return torch.cat([xs, ys, xs * xs + ys * ys] + pooled + [stats] + extra, dim=1)

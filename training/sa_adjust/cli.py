@@ -42,6 +42,9 @@ def register_train(models):
     p.add_argument("--colour-context", action="store_true",
                    help="the map and parsing heads also read the photo's colour context (position, neighbourhood "
                         "and photo Lab, two classical saliencies; not in the paper)")
+    p.add_argument("--subject-cue", action="store_true",
+                   help="with the colour context, its saliencies also standardised over the photo, so a subject is "
+                        "'more salient than this photo's average' at one fixed threshold (implies --colour-context)")
     p.add_argument("--colours-of", choices=SA_STYLES, default=None, metavar="STYLE",
                    help="learn the colour mapping from this style's pairs (watercolor: foreground-pop-out, whose "
                         "colours its brush paints over); evaluated on --style's own pairs")
@@ -86,7 +89,8 @@ def run_train_sa_adjust(args):
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
                             resume=args.resume, learning_rate=args.lr, ema=args.ema,
                             parse_weight=args.parse_weight, tune_last_stage=args.tune_last_stage,
-                            schedule=args.schedule, colour_context=args.colour_context)
+                            schedule=args.schedule, colour_context=args.colour_context or args.subject_cue,
+                            subject_cue=args.subject_cue)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
@@ -106,7 +110,8 @@ def run_train_sa_adjust(args):
             + (" --parse-weight %g" % args.parse_weight if args.parse_weight != train.PARSE_WEIGHT else "")
             + (" --tune-last-stage" if args.tune_last_stage else "")
             + (" --schedule %s" % args.schedule if args.schedule != "constant" else "")
-            + (" --colour-context" if args.colour_context else "") + (" --with-val" if args.with_val else "")
+            + (" --colour-context" if args.colour_context else "") + (" --subject-cue" if args.subject_cue else "")
+            + (" --with-val" if args.with_val else "")
             + (" --colours-of %s" % args.colours_of if args.colours_of else ""))
         weights.record(out, "sa-adjust", SAAdjust.version, {
             "command": command, "data": "%sstyle-program pairs of the package photo corpus (%s%s)"

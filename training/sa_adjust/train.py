@@ -50,9 +50,10 @@ BATCH = 4
 LEARNING_RATE = 1e-4
 
 
-def network_config(style, variant, k=None, tune_last_stage=False, colour_context=False):
+def network_config(style, variant, k=None, tune_last_stage=False, colour_context=False, subject_cue=False):
     return {"style": style, "variant": variant, "k": int(k or len(style_registry.get(style).presets)),
-            "tuned_last_stage": bool(tune_last_stage), "colour_context": bool(colour_context),
+            "tuned_last_stage": bool(tune_last_stage), "colour_context": bool(colour_context or subject_cue),
+            "subject_cue": bool(subject_cue),
             "semantic_map": VARIANTS[variant]["semantic_map"], "rank": 256, "context": 512,
             "renet_hidden": 128, "renet_out": 256,
             "channels": {str(level): PYRAMID_CHANNELS[level] for level in PYRAMID_CHANNELS}}
@@ -225,7 +226,7 @@ def rate_factor(schedule, step, steps):
 def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None, seed=0, augmentations=4,
           checkpoint=None, resume=False, device=None, log=print, finetune_backbone=None, samples=None,
           learning_rate=LEARNING_RATE, ema=0.0, parse_weight=PARSE_WEIGHT,
-          tune_last_stage=False, name_presets=True, schedule="constant", colour_context=False):
+          tune_last_stage=False, name_presets=True, schedule="constant", colour_context=False, subject_cue=False):
     """Train one network; write its weights (.safetensors with the config as metadata) to ``out_path``.
 
     ``ema`` > 0 ships the exponential moving average of the weights (decay ``ema``, warmed up as
@@ -235,7 +236,8 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     part of the net (the paper fine-tunes its whole backbone at 0.5x; on the CPU only this stage is
     affordable, and the cached level-16 features stay valid).
 
-    ``colour_context`` gives the heads the photo's colour context (network.py; not in the paper).
+    ``colour_context`` gives the heads the photo's colour context (network.py; not in the paper);
+    ``subject_cue`` adds its saliency maps standardised over the photo (context.subject_cue; implies it).
 
     ``schedule`` "cosine" lowers every group's rate along half a cosine to 0 at the last step (the paper:
     constant), so the weights shipped are not one noisy late iterate.
@@ -249,7 +251,7 @@ def train(style, pairs_train, out_path, variant="huber-mt-s", steps=3000, k=None
     finetune = (device == "cuda") if finetune_backbone is None else finetune_backbone
     torch.manual_seed(seed)  # the same initial weights in every process
     generator = torch.Generator().manual_seed(seed + 1000 * rank)
-    config = network_config(style, variant, k, tune_last_stage, colour_context)
+    config = network_config(style, variant, k, tune_last_stage, colour_context, subject_cue)
     net = build_net(config).to(device)
     backbone = load_efficientnet_lite0(device=device)
     top = getattr(net, "top", None)

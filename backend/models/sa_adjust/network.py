@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...imaging import color
-from ...imaging.context import COLOUR_CHANNELS, SALIENCY_CHANNELS, colour_context
+from ...imaging.context import COLOUR_CHANNELS, SALIENCY_CHANNELS, SUBJECT_CHANNELS, colour_context
 from ...imaging.upsample import pixel_grid, sample_maps as sample  # noqa: F401  (sa_adjust's API)
 from ..backbones.efficientnet import blocks_after
 
@@ -117,8 +117,10 @@ class SAAdjustNet(LastStageOwner):
                                       for level in HYPERCOLUMN_LEVELS})
         self.squeeze["renet"] = nn.Conv2d(config["renet_out"], context, 1)
         self.colour_context = bool(config.get("colour_context", False))
+        self.subject_cue = self.colour_context and bool(config.get("subject_cue", False))
         if self.colour_context:  # starts at zero: the context is the paper's until training finds a use for it
-            self.squeeze["colour"] = nn.Conv2d(COLOUR_CHANNELS + SALIENCY_CHANNELS, context, 1, bias=False)
+            width = COLOUR_CHANNELS + SALIENCY_CHANNELS + SUBJECT_CHANNELS * self.subject_cue
+            self.squeeze["colour"] = nn.Conv2d(width, context, 1, bias=False)
             nn.init.zeros_(self.squeeze["colour"].weight)
         colour_features = 3 + channels[COLOUR_LEVEL]
         self.U = nn.Linear(colour_features, rank)
@@ -137,7 +139,7 @@ class SAAdjustNet(LastStageOwner):
     def colour_maps(self, lab):
         """The colour-context part of a photo's Lab (1, 3, h, w; network units), or None for the paper's
         net. Fixed maths of the photo alone, so a trainer computes it once per sample, not once per step."""
-        return colour_context(lab.float(), saliency=True) if self.colour_context else None
+        return colour_context(lab.float(), saliency=True, subject=self.subject_cue) if self.colour_context else None
 
     def _parts(self, features, colour=None):
         """The parts of the context, at their own resolutions: three hypercolumn levels and ReNet (each
