@@ -79,7 +79,8 @@ def test_the_subject_cue_is_saliency_against_this_photos_own_average():
     assert (achanta_and_combined[:, :, 28:].amax((1, 2)) < 0.0).all()
     assert z.mean((1, 2)).abs().max() < 0.05   # standardised (up to the clipping at +-4)
     distance, residual = cued[:, -SUBJECT_CHANNELS - 2:-SUBJECT_CHANNELS - 1], cued[:, -SUBJECT_CHANNELS - 1:-SUBJECT_CHANNELS]
-    assert torch.allclose(subject_cue(0.3 * distance, 0.3 * residual), z[None], atol=1e-4)  # a fainter photo, the same cue
+    xs, ys = cued[:, 0:1], cued[:, 1:2]   # the position channels
+    assert torch.allclose(subject_cue(0.3 * distance, 0.3 * residual, xs, ys), z[None], atol=1e-4)  # a fainter photo, the same cue
     config = trainer.network_config("foreground-pop-out", "huber-mt-s", subject_cue=True)
     assert config["colour_context"] and config["subject_cue"]
     net = sa.SAAdjustNet(config).eval()

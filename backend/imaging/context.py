@@ -41,15 +41,13 @@ def spectral_residual(grey, size=64):
     return (saliency - low) / (high - low).clamp_min(1e-8)
 
 
-def subject_cue(distance, residual):
+def subject_cue(distance, residual, xs, ys):
     """Achanta's distance and the spectral residual (1, 1, h, w), each and their centre-weighted sum (0.6 / 0.4,
     as the style programs weigh them) standardised over the photo: (map - mean) / std, clipped to +-4.
+    ``xs``, ``ys`` (1, 1, h, w): the pixel's position in [-1, 1] (colour_context's position channels).
 
     Why: a subject is "more salient than this photo's average", a threshold that moves with every photo; a
     1x1 head on maps scaled to [0, 1] cannot draw it, on standardised maps it is a constant."""
-    _, _, h, w = distance.shape
-    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=distance.device).view(1, 1, h, 1)
-    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=distance.device).view(1, 1, 1, w)
     centre = torch.exp(-((xs / 0.6) ** 2 + (ys / 0.6) ** 2) / 2.0)
     combined = (0.6 * distance + 0.4 * residual) * (0.3 + 0.7 * centre)
     maps = torch.cat([distance, residual, combined], dim=1)
@@ -74,5 +72,5 @@ def colour_context(lab, saliency=False, subject=False):
         distance = torch.linalg.vector_norm(small - lab.mean((2, 3), keepdim=True), dim=1, keepdim=True)
         extra = [distance / distance.amax().clamp_min(1e-6), spectral_residual(small[:, :1])]
         if subject:
-            extra.append(subject_cue(*extra))
+            extra.append(subject_cue(*extra, xs, ys))
     return torch.cat([xs, ys, xs * xs + ys * ys] + pooled + [stats] + extra, dim=1)

@@ -89,8 +89,7 @@ def run_train_sa_adjust(args):
                             k=args.k, seed=args.seed, augmentations=args.augmentations, checkpoint=checkpoint,
                             resume=args.resume, learning_rate=args.lr, ema=args.ema,
                             parse_weight=args.parse_weight, tune_last_stage=args.tune_last_stage,
-                            schedule=args.schedule, colour_context=args.colour_context or args.subject_cue,
-                            subject_cue=args.subject_cue)
+                            schedule=args.schedule, colour_context=args.colour_context, subject_cue=args.subject_cue)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     from backend.models.backbones.efficientnet import load_efficientnet_lite0
