@@ -112,3 +112,32 @@ def test_stack_json_round_trip_with_labels():
     as_json = bank.stack_to_json(stack)
     assert as_json["filters"][0]["label"] == "Exposure +0.42 EV"
     assert bank.parse_stack(as_json)[0][1] == pytest.approx([0.42])
+
+
+SAME_TWICE = """
+import numpy as np, torch
+from backend.imaging import filters as bank
+torch.set_num_threads(2)
+image = torch.from_numpy(np.random.default_rng(7).random((3, 123, 211), dtype=np.float32))
+stack = bank.parse_stack({"filters": [{"name": "exposure", "values": [0.5]}, {"name": "contrast", "values": [0.4]},
+                                      {"name": "saturation", "values": [0.6]}]})
+first = bank.apply_stack_tiled(image.clone(), stack)
+second = bank.apply_stack_tiled(image.clone(), stack)
+print(int((first != second).sum()))
+"""
+
+
+def test_tiled_application_gives_the_same_bits_on_every_call_in_a_fresh_process():
+    """A process's first multi-threaded torch operation could round differently (1 ulp, so 1 level in 8
+    bits on a few pixels: the same request came back different). The band pool runs each band on one
+    torch thread; fresh processes, as the daemon is, since only a first call showed it."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", SAME_TWICE], cwd=root, capture_output=True, text=True,
+                             env=dict(os.environ, OMP_NUM_THREADS="2"), timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split()[-1] == "0", out.stdout

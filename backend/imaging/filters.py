@@ -17,6 +17,7 @@ import math
 import torch
 
 from ..jobs import checkpoint
+from . import threads
 from .color import luminance
 
 CURVE_STEPS = 8
@@ -266,21 +267,30 @@ def apply_stack(image, stack):
 def apply_stack_tiled(image, stack, mix=None, rows=64, on_progress=None):
     """Apply a stack to a big planar (3, H, W) float32 tensor in place, a band of rows at a time.
 
-    Pointwise filters make bands independent; small bands keep every intermediate in the cache.
+    Pointwise filters make bands independent; small bands keep every intermediate in the cache. The bands
+    run on the band pool (``threads.run``), each on one torch thread: both cores work, and the result does
+    not depend on how torch's own threads split an operation (a first parallel region in a process gave
+    1-ulp differences, so the same request could come back 1 level different in 8 bits).
     ``mix`` (imaging.mixing.Mix) limits the effect by strength and selection: 0 keeps the original.
-    ``on_progress(fraction)`` is called after every band: it is also where a cancelled job stops.
+    ``on_progress(fraction)`` is called after every band, in order: it is also where a cancelled job stops.
     """
     height = image.shape[1]
     amount = mix.amount() if mix is not None else None
-    for start in range(0, height, rows):
-        band = image[:, start:start + rows]
+    starts = list(range(0, height, rows))
+
+    def band_job(i):
+        band = image[:, starts[i]:starts[i] + rows]
         result = apply_stack(band, stack)
         if amount is not None:
-            share = amount if isinstance(amount, float) else amount[:1, start:start + rows]
+            share = amount if isinstance(amount, float) else amount[:1, starts[i]:starts[i] + rows]
             result = torch.lerp(band, result, share)
         band.copy_(result)
+
+    def band_done(i):
         if on_progress:
-            on_progress(min(1.0, (start + rows) / height))
+            on_progress(min(1.0, (starts[i] + rows) / height))
+
+    threads.run(band_job, len(starts), on_done=band_done, parallel=image.device.type == "cpu")
     return image
 
 
