@@ -141,3 +141,34 @@ def test_tiled_application_gives_the_same_bits_on_every_call_in_a_fresh_process(
                              env=dict(os.environ, OMP_NUM_THREADS="2"), timeout=120)
         assert out.returncode == 0, out.stderr
         assert out.stdout.split()[-1] == "0", out.stdout
+
+
+def test_a_cancelled_job_stops_between_filters_inside_the_bands_on_the_band_pool():
+    """The bands run on the band pool's threads; ``jobs.checkpoint`` there still sees the job they work for
+    (threads.run copies the caller's context), so a cancel stops a long stack between two filters."""
+    import threading
+
+    from backend import jobs
+
+    reached, threads_seen = [], set()
+
+    class Counting(bank.Filter):
+        name, title, low, high, neutral = "counting", "Counting", -1.0, 1.0, 0.0
+
+        def apply(self, image, values):
+            threads_seen.add(threading.current_thread().name)
+            reached.append(1)
+            job.cancelled.set()   # a client goes away while the first filter runs
+            return image
+
+    stack = [(Counting(), [0.0])] * 10
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        job = jobs.Job(lambda job: bank.apply_stack_tiled(torch.zeros(3, 64, 8), stack, rows=32))
+        job._run()
+    finally:
+        torch.set_num_threads(previous)
+    assert isinstance(job.error, jobs.Cancelled)
+    assert any(name.startswith("bands") for name in threads_seen)
+    assert len(reached) <= 2    # each of the two bands stops after its first filter, not after ten

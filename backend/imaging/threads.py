@@ -12,6 +12,7 @@ on two cores, as fast as OpenCV's own Lab conversion); torch and OpenCV release 
     [0, 1, 4, 9]
 """
 
+import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -59,7 +60,9 @@ def run(job, count, on_done=None, parallel=True):
             if on_done:
                 on_done(i)
         return
-    futures = [pool.submit(job, i) for i in range(count)]
+    # each job in a copy of the caller's context: what the caller's code knows (the job it works for, so
+    # jobs.checkpoint stops on a cancel) holds in the band threads too
+    futures = [pool.submit(contextvars.copy_context().run, job, i) for i in range(count)]
     try:
         for i, done in enumerate(futures):
             done.result()

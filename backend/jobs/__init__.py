@@ -7,6 +7,7 @@ went away: it then raises ``Cancelled`` and the worker moves on, freeing the dev
 report no progress (a filter stack on a band) call ``checkpoint()`` between steps for the same effect.
 """
 
+import contextvars
 import queue
 import threading
 import time
@@ -26,12 +27,14 @@ class ShuttingDown(Exception):
 
 
 _DONE = object()
-_worker = threading.local()  # the job the current worker thread runs, for ``checkpoint``
+# the job the running code works for, for ``checkpoint``: a context variable, so the band threads a job
+# hands work to (imaging.threads.run copies the caller's context) stop on a cancel too
+_current = contextvars.ContextVar("semantic_enhance_job", default=None)
 
 
 def checkpoint():
-    """Stop here (raise Cancelled) if the job this thread is running was cancelled; a no-op elsewhere."""
-    job = getattr(_worker, "job", None)
+    """Stop here (raise Cancelled) if the job this code runs for was cancelled; a no-op elsewhere."""
+    job = _current.get()
     if job is not None and job.cancelled.is_set():
         raise Cancelled()
 
@@ -71,7 +74,7 @@ class Job:
 
     def _run(self):
         self.started_at = time.monotonic()
-        _worker.job = self
+        token = _current.set(self)
         try:
             if self.cancelled.is_set():
                 raise Cancelled()
@@ -82,7 +85,7 @@ class Job:
             self.trace = traceback.format_exc()
             self.error = error.with_traceback(None)
         finally:
-            _worker.job = None
+            _current.reset(token)
             self.work = None  # what it held (a layer, a client's shared memory) goes now, not at a later GC
             self.finished.set()
             self.events.put(_DONE)
